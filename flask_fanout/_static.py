@@ -38,7 +38,8 @@ def faye_filename() -> str:
     found = sorted(STATIC_DIR.glob("faye-browser-*.min.js"))
     if not found:
         raise FileNotFoundError(
-            f"No Faye browser build in {STATIC_DIR}: run `make js` (or reinstall the package)."
+            f"No Faye browser build in {STATIC_DIR}: "
+            "run `make js` (or reinstall the package)."
         )
     return found[-1].name
 
@@ -48,7 +49,8 @@ def static_path(filename: str) -> Path:
     path = STATIC_DIR / filename
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: the JS client was not built. Run `make js` or reinstall."
+            f"{path} is missing: the JS client was not built. "
+            "Run `make js` or reinstall."
         )
     return path
 

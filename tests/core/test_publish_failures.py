@@ -1,0 +1,347 @@
+"""Failures: never raised into a view, always logged (without secrets) and signalled."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_fanout import FanoutExt
+from flask_fanout import InvalidChannelError
+from flask_fanout import InvalidPublishError
+from flask_fanout import Publish
+from flask_fanout import PublishError
+from flask_fanout import signals
+
+from .conftest import KEY_B64
+from .conftest import REALM
+from .conftest import Endpoint
+from .conftest import make_app
+
+
+class Failures:
+    """Collects publish_failed signals and lets a test wait for them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[PublishError, list[Publish]]] = []
+        self.cond = threading.Condition()
+
+    def __call__(
+        self, sender: Flask, error: PublishError, publishes: list[Publish]
+    ) -> None:
+        with self.cond:
+            self.events.append((error, publishes))
+            self.cond.notify_all()
+
+    def wait(self, count: int = 1) -> list[tuple[PublishError, list[Publish]]]:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.events) >= count, 10)
+            return list(self.events)
+
+
+@pytest.fixture
+def failures() -> Iterator[Failures]:
+    collector = Failures()
+    with signals.publish_failed.connected_to(collector):
+        yield collector
+
+
+def _app(ext: FanoutExt, url: str, **config: Any) -> Iterator[Flask]:
+    app = make_app(
+        FANOUT_REALM_ID=REALM,
+        FANOUT_REALM_KEY=KEY_B64,
+        FANOUT_PUBLISH_URL=url,
+        FANOUT_SUPPRESS_SEND=False,
+        **config,
+    )
+    ext.init_app(app)
+
+    @app.post("/hint")
+    def hint() -> str:
+        ext.publish("comments-1", {"n": 1})
+        return "fine"
+
+    yield app
+    with app.app_context():
+        ext.close(10)
+
+
+@pytest.fixture
+def refused_app(ext: FanoutExt, refused_url: str) -> Iterator[Flask]:
+    yield from _app(ext, refused_url)
+
+
+def _assert_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    text = caplog.text
+    assert KEY_B64 not in text
+    assert "Bearer" not in text
+    assert "eyJ" not in text  # a JWT's base64url header
+
+
+def test_refused_non_blocking(
+    refused_app: Flask,
+    ext: FanoutExt,
+    failures: Failures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "flask_fanout")
+    response = refused_app.test_client().post("/hint")
+    assert response.status_code == 200
+    assert response.text == "fine"
+    error, publishes = failures.wait()[0]
+    assert error.status is None
+    assert "Connection refused" in error.message
+    assert error.channels == ("comments-1",)
+    assert publishes == [Publish("comments-1", {"n": 1})]
+    with refused_app.app_context():
+        assert ext.flush(10)
+        assert ext.stats().failed == 1
+    assert "comments-1" in caplog.text
+    assert "Connection refused" in caplog.text
+    _assert_no_secret(caplog)
+
+
+def test_refused_blocking(
+    refused_app: Flask, ext: FanoutExt, failures: Failures
+) -> None:
+    with refused_app.app_context(), pytest.raises(PublishError) as info:
+        ext.publish("events", 1, blocking=True)
+    assert info.value.status is None
+    assert info.value.channels == ("events",)
+    assert "Connection refused" in str(info.value)
+    # The signal fires for blocking failures too.
+    assert failures.events[0][0] is info.value
+
+
+def test_local_realm_refused_message_says_how_to_start_it(
+    ext: FanoutExt, refused_url: str
+) -> None:
+    port = int(refused_url.split(":")[2].split("/")[0])
+    app = make_app(FANOUT_LOCAL_REALM_PORT=port, FANOUT_SUPPRESS_SEND=False)
+    ext.init_app(app)
+    with app.app_context(), pytest.raises(PublishError, match="flask fanout realm"):
+        ext.publish("events", 1, blocking=True)
+
+
+def test_500(
+    ext: FanoutExt,
+    endpoint: Endpoint,
+    failures: Failures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "flask_fanout")
+    endpoint.fail_status = 500
+    endpoint.fail_body = "internal trouble"
+    for app in _app(ext, endpoint.base_url):
+        assert app.test_client().post("/hint").status_code == 200
+        error, _ = failures.wait()[0]
+        assert (error.status, error.message) == (500, "internal trouble")
+        with app.app_context(), pytest.raises(PublishError) as info:
+            ext.publish("a", 1, blocking=True)
+        assert info.value.status == 500
+        assert info.value.message == "internal trouble"
+        assert str(info.value) == "publish to a failed: HTTP 500: internal trouble"
+    assert "HTTP 500" in caplog.text
+    _assert_no_secret(caplog)
+
+
+def test_401_with_a_wrong_key(
+    ext: FanoutExt,
+    endpoint: Endpoint,
+    failures: Failures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "flask_fanout")
+    wrong = base64.b64encode(b"another-key-of-32-bytes-length!!").decode()
+    app = make_app(
+        FANOUT_REALM_ID=REALM,
+        FANOUT_REALM_KEY=wrong,
+        FANOUT_PUBLISH_URL=endpoint.base_url,
+        FANOUT_SUPPRESS_SEND=False,
+    )
+    ext.init_app(app)
+    try:
+        with app.app_context():
+            with pytest.raises(PublishError) as info:
+                ext.publish("a", 1, blocking=True)
+            assert info.value.status == 401
+            assert "Signature verification failed" in info.value.message
+            ext.publish("b", 2)
+            assert failures.wait(2)[1][0].status == 401
+    finally:
+        with app.app_context():
+            ext.close(10)
+    assert endpoint.items == []
+    assert wrong not in caplog.text
+    _assert_no_secret(caplog)
+
+
+def test_token_echoed_by_the_endpoint_is_redacted(
+    ext: FanoutExt,
+    endpoint: Endpoint,
+    failures: Failures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "flask_fanout")
+    endpoint.fail_status = 502
+    endpoint.fail_body = "bad gateway"
+    endpoint.fail_echo_auth = True
+    for app in _app(ext, endpoint.base_url):
+        with app.app_context(), pytest.raises(PublishError) as info:
+            ext.publish("a", 1, blocking=True)
+        assert info.value.message == "bad gateway (token: <token>)"
+        app.test_client().post("/hint")
+        assert "<token>" in failures.wait(2)[1][0].message
+    _assert_no_secret(caplog)
+
+
+def test_raising_accepted_receiver_neither_fails_the_view_nor_stops_the_hint(
+    ext: FanoutExt, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: Flask, **extra: Any) -> None:
+        raise RuntimeError("accepted-receiver bug")
+
+    for app in _app(ext, endpoint.base_url):
+        app.config["PROPAGATE_EXCEPTIONS"] = True
+        with signals.publish_accepted.connected_to(broken):
+            assert app.test_client().post("/hint").text == "fine"
+        assert endpoint.wait_for_items(1)[0]["channel"] == "comments-1"
+    assert "accepted-receiver bug" in caplog.text
+
+
+def test_redirect_is_a_failure_not_a_get(ext: FanoutExt, endpoint: Endpoint) -> None:
+    endpoint.fail_status = 301
+    endpoint.fail_headers = {"Location": "https://elsewhere.example/realm/x/publish/"}
+    for app in _app(ext, endpoint.base_url):
+        with (
+            app.app_context(),
+            pytest.raises(PublishError, match="redirected to https://"),
+        ):
+            ext.publish("a", 1, blocking=True)
+    assert len(endpoint.requests) == 1
+
+
+def test_blocking_timeout(ext: FanoutExt, endpoint: Endpoint) -> None:
+    endpoint.gate.clear()
+    for app in _app(ext, endpoint.base_url, FANOUT_TIMEOUT=0.2):
+        with (
+            app.app_context(),
+            pytest.raises(PublishError, match="FANOUT_TIMEOUT") as info,
+        ):
+            ext.publish("a", 1, blocking=True)
+        assert info.value.status is None
+        endpoint.gate.set()
+
+
+def test_queue_full_drops_counts_logs_and_signals(
+    ext: FanoutExt, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "flask_fanout")
+    dropped: list[tuple[Publish, int]] = []
+
+    def on_drop(sender: Flask, publish: Publish, **extra: int) -> None:
+        dropped.append((publish, extra["dropped"]))
+
+    endpoint.gate.clear()
+    for app in _app(ext, endpoint.base_url, FANOUT_QUEUE_SIZE=5, FANOUT_BATCH_SIZE=2):
+        with app.app_context(), signals.publish_dropped.connected_to(on_drop, app):
+            ext.publish("q", -1)
+            endpoint.wait_held()  # the sender is now stuck on a held request
+            for i in range(200):
+                ext.publish("q", i)  # never raises, never blocks
+                assert ext.stats().pending <= 5 + 2  # memory stays flat
+            stats = ext.stats()
+            assert stats.dropped == 195
+            assert len(dropped) == 195
+            assert dropped[-1] == (Publish("q", 199), 195)
+            endpoint.gate.set()
+            assert ext.flush(10)
+        # One log line for the whole burst (rate-limited), with the count.
+        lines = [r for r in caplog.records if "queue is full" in r.getMessage()]
+        assert len(lines) == 1
+        assert "FANOUT_QUEUE_SIZE=5" in lines[0].getMessage()
+    assert [i["json-object"] for i in endpoint.items] == [-1, 0, 1, 2, 3, 4]
+
+
+def test_failing_signal_receiver_does_not_kill_the_sender(
+    app: Flask, ext: FanoutExt, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: Flask, **extra: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    with signals.published.connected_to(broken), app.app_context():
+        ext.publish("a", 1)
+        assert ext.flush(10)
+        ext.publish("a", 2)
+        assert ext.flush(10)
+    assert len(endpoint.wait_for_items(2)) == 2
+    assert "receiver bug" in caplog.text
+
+
+class Unserialisable:
+    pass
+
+
+circular: list[Any] = []
+circular.append(circular)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({1, 2}, "set is not JSON serializable"),
+        (Unserialisable(), "Unserialisable"),
+        (math.nan, "Out of range float"),
+        ({"x": math.inf}, "Out of range float"),
+        (b"bytes", "bytes"),
+        (circular, "Circular"),
+    ],
+)
+def test_unserialisable_data(
+    app: Flask, ext: FanoutExt, data: Any, fragment: str
+) -> None:
+    with app.app_context(), ext.record_publishes() as published:
+        with pytest.raises(InvalidPublishError, match=fragment) as info:
+            ext.publish("comments-9", data)
+        assert "comments-9" in str(info.value)
+        assert info.value.channel == "comments-9"
+        assert isinstance(info.value, TypeError)
+        assert isinstance(info.value, ValueError)
+        assert ext.stats().pending == 0
+    assert published == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"id": 5}, "id must be"),
+        ({"id": ""}, "id must be"),
+        ({"prev_id": b"x"}, "prev_id must be"),
+        ({"prev_id": ["1"]}, "prev_id must be"),
+    ],
+)
+def test_bad_ids(
+    app: Flask, ext: FanoutExt, kwargs: dict[str, Any], fragment: str
+) -> None:
+    with app.app_context(), pytest.raises(InvalidPublishError, match=fragment):
+        ext.publish("c", 1, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["", "/comments", "a/b", "*", "a b", "x" * 129, None])
+def test_bad_channels_raise_in_the_view(app: Flask, ext: FanoutExt, name: Any) -> None:
+    @app.post("/bad")
+    def bad() -> str:
+        ext.publish(name, 1)
+        return "unreachable"
+
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(InvalidChannelError):
+        app.test_client().post("/bad")
+    with app.app_context():
+        assert ext.stats().pending == 0
