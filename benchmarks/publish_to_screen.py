@@ -1,0 +1,206 @@
+"""Publish-to-screen latency in a real browser, realtime against polling.
+
+Runs the example app (werkzeug, threaded) against a standalone local realm,
+opens a comments page in headless Chromium and posts comments from Python.
+For each comment it records, on one clock (the machine's):
+
+* ``POST -> screen``: from just before the HTTP POST that creates the comment
+  until the page has appended it (the page's own ``Date.now()``);
+* ``publish -> screen``: from the moment the app hands the hint to the
+  publisher (after the commit; the ``publish_accepted`` signal) until then.
+
+Realtime: ``--comments`` comments (default 100), spaced a little over the
+JS throttle window so that each one is a first message, not a coalesced one.
+
+Polling: the same page with realtime unavailable (the Bayeux URL points at a
+closed port) and a ``--poll-interval`` of 5 s, as the seed's pages polled.
+Comments are posted at random offsets into the poll cycle; the mean latency
+is measured over ``--poll-samples`` samples and printed next to the analytic
+expectation (interval / 2 plus the fetch).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/publish_to_screen.py --comments 100 --poll-samples 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
+
+from e2e_harness import AppServer  # noqa: E402
+from e2e_harness import Browser  # noqa: E402
+from e2e_harness import RealmProcess  # noqa: E402
+from e2e_harness import open_page  # noqa: E402
+from e2e_harness import start_app  # noqa: E402
+from e2e_harness import stats  # noqa: E402
+from e2e_harness import wait_for_comment  # noqa: E402
+from e2e_harness import wait_for_subscribers  # noqa: E402
+
+from flask_fanout import signals  # noqa: E402
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (p99 of 100 samples is the 99th smallest)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.4999)))
+    return ordered[rank - 1]
+
+
+class PublishClock:
+    """When the app accepted each hint for sending, by comment id (ms)."""
+
+    def __init__(self) -> None:
+        self.at: dict[int, float] = {}
+
+    def __call__(self, sender: Any, publish: Any, **extra: Any) -> None:
+        data = getattr(publish, "data", None)
+        if isinstance(data, dict) and "comment" in data:
+            self.at[int(data["comment"])] = time.time() * 1000
+
+
+def free_closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure_realtime(
+    browser: Browser, server: AppServer, realm: RealmProcess, count: int
+) -> tuple[list[float], list[float]]:
+    clock = PublishClock()
+    signals.publish_accepted.connect(clock, weak=False)
+    driver = browser.driver
+    open_page(driver, server.page_url(1))
+    wait_for_subscribers(realm, "/bench-comments-1", 1)
+    throttle = server.app.config.get("FANOUT_THROTTLE", 0.5)
+    post_to_screen: list[float] = []
+    publish_to_screen: list[float] = []
+    try:
+        for n in range(count):
+            started = time.time() * 1000
+            comment = server.post_comment(1, f"realtime sample {n}")
+            shown = wait_for_comment(driver, comment, timeout=10)
+            via = stats(driver)["appendedVia"][str(comment)]
+            if via != "hint":
+                raise RuntimeError(f"comment {comment} arrived by {via}, not realtime")
+            post_to_screen.append(shown - started)
+            publish_to_screen.append(shown - clock.at[comment])
+            # Leave the throttle window so the next hint is a leading call.
+            time.sleep(throttle + random.uniform(0.05, 0.2))
+    finally:
+        signals.publish_accepted.disconnect(clock)
+    return post_to_screen, publish_to_screen
+
+
+def measure_polling(
+    browser: Browser, server: AppServer, samples: int, interval: float
+) -> list[float]:
+    driver = browser.driver
+    open_page(driver, server.page_url(1), state=None)
+    latencies: list[float] = []
+    for n in range(samples):
+        time.sleep(random.uniform(0, interval))
+        started = time.time() * 1000
+        comment = server.post_comment(1, f"polling sample {n}")
+        shown = wait_for_comment(driver, comment, timeout=interval * 3)
+        via = stats(driver)["appendedVia"][str(comment)]
+        if via != "poll":
+            raise RuntimeError(f"comment {comment} arrived by {via}, not polling")
+        latencies.append(shown - started)
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--comments", type=int, default=100)
+    parser.add_argument("--poll-samples", type=int, default=12)
+    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    random.seed(args.seed)
+
+    realm = RealmProcess().start()
+    browser = Browser()
+    servers: list[AppServer] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            realtime_app = start_app(
+                Path(tmp) / "realtime.sqlite",
+                realm.url,
+                FANOUT_CHANNEL_PREFIX="bench-",
+            )
+            servers.append(realtime_app)
+            print(f"realtime: {args.comments} comments over WebSocket ...", flush=True)
+            post_ms, publish_ms = measure_realtime(
+                browser, realtime_app, realm, args.comments
+            )
+
+            polling_app = start_app(
+                Path(tmp) / "polling.sqlite",
+                realm.url,
+                bayeux_url=f"http://127.0.0.1:{free_closed_port()}/bayeux",
+                FANOUT_CHANNEL_PREFIX="bench-poll-",
+                FANOUT_POLL_INTERVAL=args.poll_interval,
+            )
+            servers.append(polling_app)
+            print(
+                f"polling: {args.poll_samples} comments, realtime down, "
+                f"{args.poll_interval:g} s interval ...",
+                flush=True,
+            )
+            poll_ms = measure_polling(
+                browser, polling_app, args.poll_samples, args.poll_interval
+            )
+            for server in servers:
+                server.stop()
+            servers.clear()
+    finally:
+        for server in servers:
+            server.stop()
+        browser.quit()
+        realm.stop()
+
+    print()
+    print(f"Realtime (WebSocket, headless Chromium), {len(post_ms)} comments:")
+    print(
+        f"  publish -> screen  median {statistics.median(publish_ms):7.1f} ms"
+        f"   p99 {percentile(publish_ms, 0.99):7.1f} ms"
+        f"   max {max(publish_ms):7.1f} ms"
+    )
+    print(
+        f"  POST -> screen     median {statistics.median(post_ms):7.1f} ms"
+        f"   p99 {percentile(post_ms, 0.99):7.1f} ms"
+        f"   max {max(post_ms):7.1f} ms"
+    )
+    print(
+        f"Polling every {args.poll_interval:g} s (realtime down), "
+        f"{len(poll_ms)} samples:"
+    )
+    print(
+        f"  POST -> screen     mean {statistics.mean(poll_ms):9.1f} ms"
+        f"   min {min(poll_ms):7.1f} ms   max {max(poll_ms):7.1f} ms"
+    )
+    print(
+        f"  analytic mean      {args.poll_interval * 500:9.1f} ms"
+        " (interval / 2, plus a fetch of a few ms)"
+    )
+    print(
+        f"Ratio (polling mean / realtime POST->screen median): "
+        f"{statistics.mean(poll_ms) / statistics.median(post_ms):.0f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Flask-Fanout example: a small comments app (see ``example/README.md``)."""

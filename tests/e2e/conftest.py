@@ -1,0 +1,95 @@
+"""Fixtures for the end-to-end suite (the pieces are in ``e2e_harness.py``).
+
+Real realm, real app server, real headless Chromium: nothing of our stack is
+mocked. One Chromium per test module, because sessions are expensive on a
+small box; each test gets it back with a single blank window.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+# The harness module sits next to this file, and the example app is a
+# top-level package of the repository (not installed): make both importable
+# whatever pytest's import mode or the current directory.
+for path in (str(HERE), str(ROOT)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from e2e_harness import AppServer  # noqa: E402
+from e2e_harness import Browser  # noqa: E402
+from e2e_harness import RealmProcess  # noqa: E402
+from e2e_harness import save_artifacts  # noqa: E402
+from e2e_harness import start_app  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "e2e: real-browser end-to-end tests (-m e2e selects them, -m 'not e2e' skips)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"_e2e_report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def realm() -> Iterator[RealmProcess]:
+    """A realm with WebSocket, shared by the modules that never stop it."""
+    process = RealmProcess().start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def make_app(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., AppServer]]:
+    """``make_app(realm_url, **settings)``: apps stopped at the end of the module."""
+    servers: list[AppServer] = []
+
+    def make(realm_url: str, **kwargs: Any) -> AppServer:
+        db_path = tmp_path_factory.mktemp("example") / "example.sqlite"
+        servers.append(start_app(db_path, realm_url, **kwargs))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_session() -> Iterator[Browser]:
+    session = Browser()
+    yield session
+    session.quit()
+
+
+@pytest.fixture
+def browser(
+    browser_session: Browser, request: pytest.FixtureRequest
+) -> Iterator[Browser]:
+    """The module's Chromium, reset to one blank window; artifacts on failure."""
+    browser_session.reset()
+    yield browser_session
+    report = getattr(request.node, "_e2e_report_call", None)
+    if report is not None and report.failed:
+        save_artifacts(browser_session, request.node.name)

@@ -1,0 +1,559 @@
+"""The pieces of the end-to-end harness; ``conftest.py`` turns them into fixtures.
+
+* :class:`RealmProcess`: the local realm as a subprocess
+  (``python -m flask_fanout.realm``) on a free port, which it can stop and
+  start again on the *same* port.
+* :func:`start_app`: the example app served by werkzeug's threaded server on
+  another port, so the page and the realm are cross-origin, as a page and a
+  Fanout Cloud realm are.
+* :class:`WebSocketKillingProxy`: sits between the browser and a realm when a
+  test needs to kill WebSockets while plain HTTP keeps working.
+* :class:`Browser`: headless Chromium keeping its console log; on a failure
+  :func:`save_artifacts` writes a screenshot, the page's counters and the
+  console log to ``tests/e2e/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+READY = re.compile(r"^flask-fanout local realm listening on (http://\S+):(\d+)\s*$")
+
+#: Realtime scenarios: polling so slow that only realtime explains an update.
+SLOW_POLL = {"FANOUT_POLL_INTERVAL": 120, "FANOUT_POLL_CONNECTED_INTERVAL": 300}
+#: Where polling must carry the page: fast while realtime is down.
+FAST_POLL = {"FANOUT_POLL_INTERVAL": 1, "FANOUT_POLL_CONNECTED_INTERVAL": 300}
+
+
+# --------------------------------------------------------------------- realm
+
+
+class RealmProcess:
+    """A standalone local realm in a subprocess, restartable on its port."""
+
+    def __init__(self, *, websocket: bool = True) -> None:
+        self.websocket = websocket
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self.output: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> RealmProcess:
+        assert self.proc is None, "realm already running"
+        cmd = [sys.executable, "-u", "-m", "flask_fanout.realm", "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port)]
+        if not self.websocket:
+            cmd.append("--no-websocket")
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            assert proc.stdout is not None
+            ready = threading.Event()
+            found: list[int] = []
+
+            def drain(
+                stream: Any = proc.stdout,
+                ready: threading.Event = ready,
+                found: list[int] = found,
+            ) -> None:
+                for line in stream:
+                    self.output.append(line.rstrip())
+                    match = READY.match(line)
+                    if match and not ready.is_set():
+                        found.append(int(match.group(2)))
+                        ready.set()
+                ready.set()
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            if not ready.wait(max(0.1, deadline - time.monotonic())):
+                proc.kill()
+                proc.wait()
+                self._close(proc, reader)
+                raise RuntimeError(
+                    "realm did not start:\n" + "\n".join(self.output[-20:])
+                )
+            if found:
+                self.proc = proc
+                self._reader = reader
+                self.port = found[0]
+                return self
+            # Exited before listening: on a restart the old socket may still
+            # be closing. Try again until the deadline.
+            proc.wait()
+            self._close(proc, reader)
+            if time.monotonic() > deadline:
+                raise RuntimeError("realm exited:\n" + "\n".join(self.output[-20:]))
+            time.sleep(0.2)
+
+    @staticmethod
+    def _close(proc: subprocess.Popen[str], reader: threading.Thread | None) -> None:
+        if reader is not None:
+            reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def stop(self) -> None:
+        """Stop the realm (SIGTERM, then SIGKILL) and wait until it is gone."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._close(self.proc, self._reader)
+        self.proc = None
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/stats", timeout=5) as response:
+            return json.load(response)  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------- app server
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class AppServer:
+    """The example app, served over real HTTP by werkzeug in a thread."""
+
+    def __init__(self, server: BaseWSGIServer, app: Any) -> None:
+        self.server = server
+        self.app = app
+        self.url = f"http://127.0.0.1:{server.server_port}"
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def page_url(self, page_id: int) -> str:
+        return f"{self.url}/pages/{page_id}"
+
+    def post_comment(self, page_id: int, text: str) -> int:
+        """POST a comment as JSON, the way another client would; its id."""
+        request = urllib.request.Request(
+            f"{self.url}/pages/{page_id}/comments",
+            data=json.dumps({"comment": text, "author": "e2e"}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+            return int(json.load(response)["id"])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+        # Stop the app's publisher thread and close its connections.
+        with self.app.app_context():
+            self.app.extensions["fanout"].close(timeout=2)
+
+
+def start_app(
+    db_path: Path,
+    realm_url: str,
+    *,
+    bayeux_url: str | None = None,
+    customize: Callable[[Any], None] | None = None,
+    **config: Any,
+) -> AppServer:
+    """Serve a fresh example app that publishes to ``realm_url``.
+
+    The browser connects to ``bayeux_url`` (default: the realm's own), which
+    lets a test put a proxy in between. ``customize(app)`` runs before the
+    server starts, e.g. to add Flask-Talisman.
+    """
+    from example.app import create_app
+
+    settings: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "FANOUT_PUBLISH_URL": f"{realm_url}/realm/local",
+        "FANOUT_BAYEUX_URL": bayeux_url or f"{realm_url}/bayeux",
+        "FANOUT_SUPPRESS_SEND": False,
+        # The harness runs its own realm; never embed one on the default port.
+        "FANOUT_LOCAL_REALM_EMBED": False,
+        **SLOW_POLL,
+        **config,
+    }
+    app = create_app(settings)
+    if customize is not None:
+        customize(app)
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+    )
+    return AppServer(server, app)
+
+
+# ------------------------------------------------------------ WebSocket proxy
+
+
+_FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class WebSocketKillingProxy:
+    """A TCP proxy to a realm that can kill WebSockets but pass plain HTTP.
+
+    Browsers open each WebSocket on a connection of its own whose first
+    request is the upgrade, so looking at the first request head is enough to
+    tell the two apart. :meth:`kill_websockets` aborts the open ones and
+    refuses new upgrades with a 403, like a proxy that does not do WebSocket.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.refuse_websocket = False
+        self.websockets_opened = 0
+        self.websockets_refused = 0
+        #: Every open connection (both sides), and which are WebSockets.
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._websockets: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebSocketKillingProxy:
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self._tasks.discard(task)
+            self._writers.discard(writer)
+            self._websockets.discard(writer)
+            writer.close()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            return
+        is_websocket = re.search(rb"(?im)^upgrade:\s*websocket", head) is not None
+        if is_websocket and self.refuse_websocket:
+            self.websockets_refused += 1
+            writer.write(_FORBIDDEN)
+            with contextlib.suppress(OSError):
+                await writer.drain()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port
+            )
+        except OSError:
+            return
+        self._writers.add(up_writer)
+        if is_websocket:
+            self.websockets_opened += 1
+            self._websockets.update((writer, up_writer))
+        try:
+            up_writer.write(head)
+            await asyncio.gather(
+                self._pipe(reader, up_writer), self._pipe(up_reader, writer)
+            )
+        finally:
+            self._writers.discard(up_writer)
+            self._websockets.discard(up_writer)
+            up_writer.close()
+
+    async def _kill(self) -> int:
+        self.refuse_websocket = True
+        open_ones = [w for w in self._websockets if not w.transport.is_closing()]
+        for writer in list(self._websockets):
+            writer.transport.abort()
+        return len(open_ones) // 2
+
+    def kill_websockets(self) -> int:
+        """Abort every open WebSocket and refuse new ones; how many were open."""
+        return int(self._call(self._kill()))
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def stop(self) -> None:
+        self._call(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+# -------------------------------------------------------------------- browser
+
+
+def _chromium_paths() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        message = (
+            "The end-to-end suite needs Debian's chromium and chromium-driver "
+            "(`make install-system`)."
+        )
+        if os.environ.get("FLASK_FANOUT_SKIP_E2E") == "1":
+            pytest.skip(message)
+        pytest.fail(message)
+    return browser, driver
+
+
+class Browser:
+    """A Chromium session with the console log kept across reads."""
+
+    def __init__(self) -> None:
+        browser, driver = _chromium_paths()
+        self.profile = tempfile.mkdtemp(prefix="flask-fanout-e2e-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = browser
+        for arg in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            # Several windows of one page must all stay "visible": the JS
+            # module does not poll in hidden pages.
+            "--disable-background-timer-throttling",
+            "--disable-backgrounding-occluded-windows",
+            "--disable-renderer-backgrounding",
+            "--window-size=1100,900",
+            f"--user-data-dir={self.profile}",
+        ):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver: webdriver.Chrome = webdriver.Chrome(
+            options=options, service=Service(driver)
+        )
+        self.driver.set_page_load_timeout(30)
+        self.driver.set_script_timeout(30)
+        self.console: list[dict[str, Any]] = []
+
+    def read_console(self) -> list[dict[str, Any]]:
+        """Everything logged so far (Chromium hands each entry out once)."""
+        with contextlib.suppress(Exception):
+            self.console.extend(self.driver.get_log("browser"))  # type: ignore[no-untyped-call]
+        return self.console
+
+    def reset(self) -> None:
+        """Back to one blank window, between tests."""
+        handles = self.driver.window_handles
+        for handle in handles[1:]:
+            self.driver.switch_to.window(handle)
+            self.driver.close()
+        self.driver.switch_to.window(handles[0])
+        self.driver.get("about:blank")
+        self.read_console()
+        self.console = []  # each test sees (and saves) only its own log
+
+    def quit(self) -> None:
+        with contextlib.suppress(Exception):
+            self.driver.quit()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def save_artifacts(browser: Browser, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    driver = browser.driver
+    for index, handle in enumerate(driver.window_handles):
+        with contextlib.suppress(Exception):
+            driver.switch_to.window(handle)
+            driver.save_screenshot(str(ARTIFACTS / f"{safe}-window{index}.png"))
+            stats = driver.execute_script("return window.exampleStats || null")
+            (ARTIFACTS / f"{safe}-window{index}-stats.json").write_text(
+                json.dumps(stats, indent=2, default=str)
+            )
+    lines = [
+        f"{entry.get('timestamp')} {entry.get('level')} {entry.get('message')}"
+        for entry in browser.read_console()
+    ]
+    (ARTIFACTS / f"{safe}-console.log").write_text("\n".join(lines) + "\n")
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def wait(driver: WebDriver, timeout: float = 10) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, timeout, poll_frequency=0.05)
+
+
+def js(driver: WebDriver, script: str, *args: Any) -> Any:
+    return driver.execute_script(script, *args)
+
+
+def stats(driver: WebDriver) -> dict[str, Any]:
+    return js(driver, "return window.exampleStats") or {}
+
+
+def fanout_state(driver: WebDriver) -> str | None:
+    state: str | None = js(driver, "return window.Fanout ? window.Fanout.state : null")
+    return state
+
+
+def fanout_transport(driver: WebDriver) -> str | None:
+    script = "return window.Fanout ? window.Fanout.transport : null"
+    transport: str | None = js(driver, script)
+    return transport
+
+
+def open_page(driver: WebDriver, url: str, *, state: str | None = "connected") -> None:
+    """Load a comments page and wait for its script (and realtime, if asked)."""
+    driver.get(url)
+    wait(driver).until(lambda d: js(d, "return !!window.exampleStats"))
+    if state is not None:
+        wait(driver, 15).until(lambda d: fanout_state(d) == state)
+
+
+def comment_ids(driver: WebDriver) -> list[int]:
+    return [
+        int(x)
+        for x in js(
+            driver,
+            "return Array.from(document.querySelectorAll('#comments .comment'))"
+            ".map(e => e.getAttribute('data-id'))",
+        )
+    ]
+
+
+def wait_for_comment(driver: WebDriver, comment_id: int, timeout: float = 10) -> float:
+    """Wait until the comment is on screen; when it got there (ms, Date.now())."""
+    wait(driver, timeout).until(
+        lambda d: js(
+            d, "return !!document.getElementById('c' + arguments[0])", comment_id
+        )
+    )
+    script = "return window.exampleStats.appendedAt[arguments[0]] || 0"
+    return float(js(driver, script, comment_id))
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, message: str) -> Any:
+    """Poll a server-side condition (no browser involved) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.05)
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for_subscribers(
+    realm: RealmProcess, channel: str, count: int, timeout: float = 10
+) -> None:
+    """Wait until the realm has ``count`` subscribers on Bayeux ``channel``.
+
+    Pages report "connected" once the transport is up; the subscription can
+    complete a moment later, and a publish before it would be missed.
+    """
+    wait_until(
+        lambda: realm.stats().get("subscribers", {}).get(channel, 0) >= count,
+        timeout,
+        f"fewer than {count} subscribers on {channel}: {realm.stats()}",
+    )
+
+
+def page_setting(driver: WebDriver, key: str) -> Any:
+    """A value from the config element ``fanout.script()`` rendered."""
+    script = (
+        "return JSON.parse(document.getElementById('flask-fanout-config')"
+        ".textContent)[arguments[0]]"
+    )
+    return js(driver, script, key)
+
+
+def report_latency(label: str, milliseconds: float) -> None:
+    """Print a measured latency (shown with ``pytest -s``, and on failures)."""
+    print(f"latency, {label}: {milliseconds:.0f} ms")
