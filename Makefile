@@ -54,6 +54,7 @@ test-py: install
 bench: install
 	$(PY) benchmarks/publish_overhead.py
 	$(PY) benchmarks/realm_fanout.py
+	$(PY) benchmarks/publish_to_screen.py
 
 clean:
 	rm -rf $(VENV) js/node_modules js/dist flask_fanout/static build dist *.egg-info

@@ -40,14 +40,18 @@ def build_js(force: bool = False) -> None:
     if not (JS / "package.json").exists():
         if _built():
             return
-        raise RuntimeError("flask_fanout/static is empty and js/ is missing: cannot build")
+        raise RuntimeError(
+            "flask_fanout/static is empty and js/ is missing: cannot build"
+        )
     if _built() and not force and os.environ.get("FLASK_FANOUT_BUILD_JS") != "1":
         return
     npm = shutil.which("npm")
     if npm is None:
         if _built():
             return
-        raise RuntimeError("Building Flask-Fanout from source needs Node.js and npm for js/")
+        raise RuntimeError(
+            "Building Flask-Fanout from source needs Node.js and npm for js/"
+        )
     if not (JS / "node_modules" / ".package-lock.json").exists():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
     subprocess.run([npm, "run", "build"], cwd=JS, check=True)
