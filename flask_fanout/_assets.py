@@ -52,13 +52,13 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 #: The id of the JSON element the JS module reads its configuration from.
 CONFIG_ELEMENT_ID = "flask-fanout-config"
 
+#: What could end the ``<script>`` element or start markup inside it. Line
+#: terminators such as U+2028 need nothing here: ``json.dumps`` escapes every
+#: non-ASCII character already.
 _JSON_ESCAPES = {
     ord("<"): "\\u003c",
     ord(">"): "\\u003e",
     ord("&"): "\\u0026",
-    # Valid in JSON but line terminators in older JS parsers; cheap to avoid.
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
 }
 
 #: Names of Faye builds copied from npm (``faye-browser-1.4.3.min.js``): the
@@ -77,7 +77,7 @@ def _is_versioned(filename: str) -> bool:
         return False
     prefix = f"flask-fanout-{_static.package_version()}."
     if filename.startswith(prefix):
-        return filename[len(prefix) :] in {"min.js", "mjs", "min.js.map", "mjs.map"}
+        return filename[len(prefix) :] in {"min.js", "mjs"}
     return _FAYE_NAME.fullmatch(filename) is not None
 
 
@@ -96,7 +96,6 @@ def _load(path: Path, mtime_ns: int) -> tuple[bytes, str]:
 _MIMETYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
-    ".map": "application/json",
 }
 
 

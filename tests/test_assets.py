@@ -310,7 +310,8 @@ def test_nonce_is_escaped(app: Flask) -> None:
     assert attrs["nonce"] == 'x"><script>alert(1)</script>'
 
 
-def test_nonce_from_flask_talisman_matches_its_csp_header() -> None:
+def _talisman_app(template: str) -> Flask:
+    """An app behind Flask-Talisman's nonce CSP whose ``/`` renders ``template``."""
     app = Flask(__name__)
     app.testing = True
     FanoutExt(app)
@@ -323,8 +324,13 @@ def test_nonce_from_flask_talisman_matches_its_csp_header() -> None:
 
     @app.get("/")
     def index() -> str:
-        return render_template_string("{{ fanout.script(lazy=False) }}")
+        return render_template_string(template)
 
+    return app
+
+
+def test_nonce_from_flask_talisman_matches_its_csp_header() -> None:
+    app = _talisman_app("{{ fanout.script(lazy=False) }}")
     response = app.test_client().get("/")
     policy = response.headers["Content-Security-Policy"]
     header_nonce = re.search(r"'nonce-([^']+)'", policy)
@@ -337,20 +343,7 @@ def test_nonce_from_flask_talisman_matches_its_csp_header() -> None:
 
 
 def test_explicit_nonce_wins_over_talisman() -> None:
-    app = Flask(__name__)
-    app.testing = True
-    FanoutExt(app)
-    Talisman(
-        app,
-        force_https=False,
-        content_security_policy={"script-src": "'self'"},
-        content_security_policy_nonce_in=["script-src"],
-    )
-
-    @app.get("/")
-    def index() -> str:
-        return render_template_string("{{ fanout.script(nonce='mine') }}")
-
+    app = _talisman_app("{{ fanout.script(nonce='mine') }}")
     [(_, attrs)] = scripts(app.test_client().get("/").get_data(as_text=True))
     assert attrs["nonce"] == "mine"
 

@@ -41,6 +41,14 @@ async def ws_session(realm: LocalRealm, ws: aiohttp.ClientWebSocketResponse) -> 
     return client_id
 
 
+def subscribe(client_id: str, channel: str) -> dict[str, Any]:
+    return {
+        "channel": "/meta/subscribe",
+        "clientId": client_id,
+        "subscription": channel,
+    }
+
+
 def connect(client_id: str, timeout_ms: int | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {
         "channel": "/meta/connect",
@@ -59,12 +67,9 @@ def test_push_over_websocket(realm: LocalRealm) -> None:
             http.ws_connect(ws_url(realm)) as ws,
         ):
             client_id = await ws_session(realm, ws)
-            sub = {
-                "channel": "/meta/subscribe",
-                "clientId": client_id,
-                "subscription": "/a",
-            }
-            await ws.send_str(json.dumps([sub, connect(client_id, 0)]))
+            await ws.send_str(
+                json.dumps([subscribe(client_id, "/a"), connect(client_id, 0)])
+            )
             replies = await receive(ws)
             assert [r["channel"] for r in replies] == [
                 "/meta/subscribe",
@@ -149,12 +154,9 @@ def test_lone_surrogates_neither_crash_the_socket_nor_the_publish(
             )
             (reply,) = await receive(ws)
             assert reply["error"] == "404:/meta/x\ud800:Unknown meta channel"
-            sub = {
-                "channel": "/meta/subscribe",
-                "clientId": client_id,
-                "subscription": "/s",
-            }
-            await ws.send_str(json.dumps([sub, connect(client_id, 0)]))
+            await ws.send_str(
+                json.dumps([subscribe(client_id, "/s"), connect(client_id, 0)])
+            )
             assert all(r["successful"] for r in await receive(ws))
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(
@@ -202,12 +204,9 @@ def test_a_session_outlives_its_socket(realm: LocalRealm) -> None:
             http.ws_connect(ws_url(realm)) as ws,
         ):
             client_id = await ws_session(realm, ws)
-            sub = {
-                "channel": "/meta/subscribe",
-                "clientId": client_id,
-                "subscription": "/a",
-            }
-            await ws.send_str(json.dumps([sub, connect(client_id, 0)]))
+            await ws.send_str(
+                json.dumps([subscribe(client_id, "/a"), connect(client_id, 0)])
+            )
             await receive(ws)
             return client_id
 
