@@ -52,9 +52,9 @@ test-py: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) benchmarks/publish_overhead.py
-	$(PY) benchmarks/realm_fanout.py
-	$(PY) benchmarks/publish_to_screen.py
+	$(PY) -m benchmarks.publish_overhead
+	$(PY) -m benchmarks.realm_fanout
+	$(PY) -m benchmarks.publish_to_screen
 
 clean:
 	rm -rf $(VENV) js/node_modules js/dist flask_fanout/static build dist *.egg-info

@@ -1,6 +1,6 @@
 """How much does ``publish()`` add to a request, and how many publishes/s?
 
-Run: ``.venv/bin/python benchmarks/publish_overhead.py`` (or ``make bench``).
+Run: ``.venv/bin/python -m benchmarks.publish_overhead`` (or ``make bench``).
 
 A local publish endpoint runs in a *separate process* (so that it does not
 compete with the app for the GIL): a ThreadingHTTPServer on 127.0.0.1 that
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,6 +31,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
+
+from benchmarks._stats import summary
 
 REALM = "bench"
 KEY = b"benchmark-key-of-thirty-two-byte"
@@ -86,10 +87,8 @@ def serve_endpoint() -> None:
 
 
 def quantiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[
-        min(len(ordered) - 1, int(len(ordered) * 0.99))
-    ]
+    median, p99, _ = summary(samples)
+    return median, p99
 
 
 def main() -> None:
@@ -112,7 +111,7 @@ def main() -> None:
     from flask_fanout import FanoutExt
 
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--endpoint"],
+        [sys.executable, "-m", "benchmarks.publish_overhead", "--endpoint"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -20,7 +20,7 @@ expectation (interval / 2 plus the fetch).
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/publish_to_screen.py --comments 100 --poll-samples 16
+    .venv/bin/python -m benchmarks.publish_to_screen --comments 100 --poll-samples 16
 """
 
 from __future__ import annotations
@@ -35,26 +35,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "e2e"), str(ROOT)]
-
-from e2e_harness import AppServer  # noqa: E402
-from e2e_harness import Browser  # noqa: E402
-from e2e_harness import RealmProcess  # noqa: E402
-from e2e_harness import open_page  # noqa: E402
-from e2e_harness import start_app  # noqa: E402
-from e2e_harness import stats  # noqa: E402
-from e2e_harness import wait_for_comment  # noqa: E402
-from e2e_harness import wait_for_subscribers  # noqa: E402
-
-from flask_fanout import signals  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p99 of 100 samples is the 99th smallest)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.4999)))
-    return ordered[rank - 1]
+from benchmarks._stats import percentile
+from flask_fanout import signals
+from tests.helpers.e2e import AppServer
+from tests.helpers.e2e import Browser
+from tests.helpers.e2e import RealmProcess
+from tests.helpers.e2e import open_page
+from tests.helpers.e2e import start_app
+from tests.helpers.e2e import stats
+from tests.helpers.e2e import wait_for_comment
+from tests.helpers.e2e import wait_for_subscribers
 
 
 class PublishClock:

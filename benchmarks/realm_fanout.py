@@ -20,8 +20,8 @@ stopped at the end, and each phase is bounded by a timeout.
 
 Usage::
 
-    .venv/bin/python benchmarks/realm_fanout.py                 # N = 1000, 10000
-    .venv/bin/python benchmarks/realm_fanout.py --subscribers 2000 --publishes 50
+    .venv/bin/python -m benchmarks.realm_fanout                 # N = 1000, 10000
+    .venv/bin/python -m benchmarks.realm_fanout --subscribers 2000 --publishes 50
 
 Needs ``node`` and ``js/node_modules`` (``make install``) for the Faye side;
 ``--no-faye`` measures the local realm alone.
@@ -55,6 +55,7 @@ import aiohttp
 import jwt
 import psutil  # type: ignore[import-untyped]
 
+from benchmarks._stats import percentile
 from flask_fanout import _local
 
 HERE = Path(__file__).resolve().parent
@@ -313,12 +314,6 @@ class Result:
     def cpu_us_per_delivery(self) -> float:
         """Server CPU time per delivered message (publishes included)."""
         return self.server_cpu_s / self.deliveries * 1e6
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def measure(

@@ -7,11 +7,10 @@ import base64
 from flask import Flask
 
 from flask_fanout import FanoutExt
-
-from .conftest import KEY_B64
-from .conftest import REALM
-from .conftest import Endpoint
-from .conftest import make_app
+from tests.helpers.endpoint import KEY_B64
+from tests.helpers.endpoint import REALM
+from tests.helpers.endpoint import Endpoint
+from tests.helpers.endpoint import make_app
 
 
 def test_publish(app: Flask, endpoint: Endpoint) -> None:

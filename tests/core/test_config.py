@@ -11,10 +11,9 @@ from flask_fanout import FanoutConfigError
 from flask_fanout import FanoutExt
 from flask_fanout import _local
 from flask_fanout._config import CLOUD_FAYE_INTEGRITY
-
-from .conftest import KEY
-from .conftest import KEY_B64
-from .conftest import make_app
+from tests.helpers.endpoint import KEY
+from tests.helpers.endpoint import KEY_B64
+from tests.helpers.endpoint import make_app
 
 
 def test_local_realm_defaults() -> None:

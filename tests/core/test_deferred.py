@@ -11,8 +11,7 @@ from flask import abort
 from flask_fanout import FanoutExt
 from flask_fanout import InvalidChannelError
 from flask_fanout import Publish
-
-from .conftest import Endpoint
+from tests.helpers.endpoint import Endpoint
 
 
 @pytest.fixture

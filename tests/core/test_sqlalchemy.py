@@ -21,8 +21,7 @@ from sqlalchemy.orm import mapped_column
 from flask_fanout import FanoutExt
 from flask_fanout import Publish
 from flask_fanout import signals
-
-from .conftest import Endpoint
+from tests.helpers.endpoint import Endpoint
 
 
 class Base(DeclarativeBase):

@@ -7,11 +7,10 @@ from flask import Flask
 from flask_fanout import FanoutExt
 from flask_fanout import Publish
 from flask_fanout import signals
-
-from .conftest import KEY_B64
-from .conftest import REALM
-from .conftest import Endpoint
-from .conftest import make_app
+from tests.helpers.endpoint import KEY_B64
+from tests.helpers.endpoint import REALM
+from tests.helpers.endpoint import Endpoint
+from tests.helpers.endpoint import make_app
 
 
 def test_testing_apps_record_instead_of_sending(

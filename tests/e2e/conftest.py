@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end suite (the pieces are in ``e2e_harness.py``).
+"""Fixtures for the end-to-end suite (the pieces are in ``tests.helpers.e2e``).
 
 Real realm, real app server, real headless Chromium: nothing of our stack is
 mocked. One Chromium per test module, because sessions are expensive on a
@@ -7,7 +7,6 @@ small box; each test gets it back with a single blank window.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,20 +14,13 @@ from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-# The harness module sits next to this file, and the example app is a
-# top-level package of the repository (not installed): make both importable
-# whatever pytest's import mode or the current directory.
-for path in (str(HERE), str(ROOT)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+from tests.helpers.e2e import AppServer
+from tests.helpers.e2e import Browser
+from tests.helpers.e2e import RealmProcess
+from tests.helpers.e2e import save_artifacts
+from tests.helpers.e2e import start_app
 
-from e2e_harness import AppServer  # noqa: E402
-from e2e_harness import Browser  # noqa: E402
-from e2e_harness import RealmProcess  # noqa: E402
-from e2e_harness import save_artifacts  # noqa: E402
-from e2e_harness import start_app  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config: pytest.Config) -> None:

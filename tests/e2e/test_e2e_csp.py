@@ -13,21 +13,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_harness import AppServer
-from e2e_harness import Browser
-from e2e_harness import RealmProcess
-from e2e_harness import comment_ids
-from e2e_harness import fanout_transport
-from e2e_harness import http_get
-from e2e_harness import js
-from e2e_harness import now_ms
-from e2e_harness import open_page
-from e2e_harness import stats
-from e2e_harness import wait
-from e2e_harness import wait_for_comment
-from e2e_harness import wait_for_subscribers
 from flask_talisman import Talisman
 from selenium.webdriver.common.by import By
+
+from tests.helpers.e2e import AppServer
+from tests.helpers.e2e import Browser
+from tests.helpers.e2e import RealmProcess
+from tests.helpers.e2e import comment_ids
+from tests.helpers.e2e import fanout_transport
+from tests.helpers.e2e import http_get
+from tests.helpers.e2e import js
+from tests.helpers.e2e import now_ms
+from tests.helpers.e2e import open_page
+from tests.helpers.e2e import stats
+from tests.helpers.e2e import wait
+from tests.helpers.e2e import wait_for_comment
+from tests.helpers.e2e import wait_for_subscribers
 
 
 def strict_csp(realm_url: str) -> Callable[[Any], None]:

@@ -21,17 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import ROOT
-from e2e_harness import Browser
-from e2e_harness import fanout_transport
-from e2e_harness import http_get
-from e2e_harness import now_ms
-from e2e_harness import open_page
-from e2e_harness import report_latency
-from e2e_harness import stats
-from e2e_harness import wait_for_comment
-from e2e_harness import wait_until
 from selenium.webdriver.common.by import By
+
+from tests.helpers.e2e import ROOT
+from tests.helpers.e2e import Browser
+from tests.helpers.e2e import fanout_transport
+from tests.helpers.e2e import http_get
+from tests.helpers.e2e import now_ms
+from tests.helpers.e2e import open_page
+from tests.helpers.e2e import report_latency
+from tests.helpers.e2e import stats
+from tests.helpers.e2e import wait_for_comment
+from tests.helpers.e2e import wait_until
 
 
 def free_port() -> int:

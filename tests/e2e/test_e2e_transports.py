@@ -11,20 +11,21 @@ from collections.abc import Callable
 from collections.abc import Iterator
 
 import pytest
-from e2e_harness import AppServer
-from e2e_harness import Browser
-from e2e_harness import RealmProcess
-from e2e_harness import WebSocketKillingProxy
-from e2e_harness import fanout_state
-from e2e_harness import fanout_transport
-from e2e_harness import now_ms
-from e2e_harness import open_page
-from e2e_harness import page_setting
-from e2e_harness import report_latency
-from e2e_harness import stats
-from e2e_harness import wait
-from e2e_harness import wait_for_comment
-from e2e_harness import wait_for_subscribers
+
+from tests.helpers.e2e import AppServer
+from tests.helpers.e2e import Browser
+from tests.helpers.e2e import RealmProcess
+from tests.helpers.e2e import WebSocketKillingProxy
+from tests.helpers.e2e import fanout_state
+from tests.helpers.e2e import fanout_transport
+from tests.helpers.e2e import now_ms
+from tests.helpers.e2e import open_page
+from tests.helpers.e2e import page_setting
+from tests.helpers.e2e import report_latency
+from tests.helpers.e2e import stats
+from tests.helpers.e2e import wait
+from tests.helpers.e2e import wait_for_comment
+from tests.helpers.e2e import wait_for_subscribers
 
 HTTP_TRANSPORTS = {"long-polling", "cross-origin-long-polling", "callback-polling"}
 

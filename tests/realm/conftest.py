@@ -1,4 +1,4 @@
-"""Typed fixtures for the local realm's tests (helpers: ``realm_support``)."""
+"""Typed fixtures for the local realm's tests (helpers: ``tests.helpers.realm``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from realm_support import FAST
-from realm_support import BayeuxHttp
-from realm_support import FayeNode
-from realm_support import RealmProcess
-from realm_support import realm_argv
 
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import FAST
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import FayeNode
+from tests.helpers.realm import RealmProcess
+from tests.helpers.realm import realm_argv
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from realm_support import BayeuxHttp
-from realm_support import publish
-from realm_support import wait_for
 
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import publish
+from tests.helpers.realm import wait_for
 
 HANDSHAKE = {
     "channel": "/meta/handshake",

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from realm_support import BayeuxHttp
-from realm_support import free_port
 
 from flask_fanout import FanoutConfig
 from flask_fanout import FanoutExt
 from flask_fanout.realm import _embedded
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from realm_support import BayeuxHttp
-from realm_support import wait_for
 
 from flask_fanout import FanoutExt
 from flask_fanout import PublishError
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import wait_for
 
 
 def make_app(realm: LocalRealm, **config: Any) -> tuple[Flask, FanoutExt]:

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from realm_support import FayeNode
-from realm_support import RealmProcess
-from realm_support import publish
-from realm_support import wait_for
 
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import FayeNode
+from tests.helpers.realm import RealmProcess
+from tests.helpers.realm import publish
+from tests.helpers.realm import wait_for
 
 TRANSPORTS = ["websocket", "long-polling"]
 Faye = Callable[[str, str], FayeNode]

@@ -21,14 +21,14 @@ import aiohttp
 import psutil  # type: ignore[import-untyped]
 import pytest
 import requests
-from realm_support import BayeuxHttp
-from realm_support import RealmProcess
-from realm_support import make_token
-from realm_support import publish
-from realm_support import wait_for
 
 from flask_fanout.realm import Limits
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import RealmProcess
+from tests.helpers.realm import make_token
+from tests.helpers.realm import publish
+from tests.helpers.realm import wait_for
 
 FUZZ = Limits(connect_timeout=0.2, session_timeout=5.0)
 CHANNELS = [

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 import requests
-from realm_support import KEY
-from realm_support import BayeuxHttp
-from realm_support import make_token
-from realm_support import publish
-from realm_support import wait_for
 
 from flask_fanout.realm import LocalRealm
+from tests.helpers.realm import KEY
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import make_token
+from tests.helpers.realm import publish
+from tests.helpers.realm import wait_for
 
 ITEM: dict[str, Any] = {"channel": "things", "json-object": {"n": 1}}
 

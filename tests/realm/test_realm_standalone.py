@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 import requests
-from realm_support import REPO
-from realm_support import BayeuxHttp
-from realm_support import RealmProcess
-from realm_support import free_port
-from realm_support import make_token
-from realm_support import publish
 
-APPS = Path(__file__).resolve().parent / "apps"
+from tests.helpers.realm import REPO
+from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import RealmProcess
+from tests.helpers.realm import free_port
+from tests.helpers.realm import make_token
+from tests.helpers.realm import publish
+
+APPS = Path(__file__).resolve().parents[1] / "helpers" / "apps"
 
 
 def test_python_m_prints_the_ready_line_and_serves(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 pytestmark = pytest.mark.timeout(600)
@@ -87,7 +87,7 @@ def test_sdist_carries_sources_tests_example_and_built_files(dists: Path) -> Non
     for required in (
         "js/package.json",
         "js/package-lock.json",
-        "tests/test_packaging.py",
+        "tests/packaging/test_packaging.py",
         "example/app.py",
         "MANIFEST.in",
     ):
