@@ -9,10 +9,8 @@ misbehaving proxies doing what the browser tests rely on.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt
@@ -29,6 +27,7 @@ from tests.helpers.pushpin import OriginAnswer
 from tests.helpers.pushpin import OriginRequest
 from tests.helpers.pushpin import Pushpin
 from tests.helpers.pushpin import PushpinError
+from tests.helpers.pushpin import http_request
 from tests.helpers.pushpin import response_hold
 from tests.helpers.pushpin import stream_hold
 from tests.helpers.sse import AsyncSSEClient
@@ -58,18 +57,6 @@ def origin(grip_origin: GripOrigin) -> GripOrigin:
 def _stream(pushpin: Pushpin, *channels: str) -> SSEClient:
     query = "&".join(f"channel={c}" for c in channels)
     return SSEClient(f"{pushpin.url}/events?{query}").connect()
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    """A plain GET (a long-poll's head only comes with its answer)."""
-    parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("GET", f"{parts.path}?{parts.query}")
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def _message(text: str) -> str:
@@ -390,10 +377,11 @@ def test_buffering_proxy_starves_streams_but_passes_long_polls(
 
             # A held long-poll ends, so its answer goes through whole.
             with ThreadPoolExecutor(1) as pool:
-                poll = pool.submit(_get, f"{proxy.url}/poll?channel=p")
+                poll = pool.submit(http_request, f"{proxy.url}/poll?channel=p")
                 pushpin.wait_for_subscribers("p", since=mark)
                 pushpin.publish_response("p", '{"hints":[1]}')
-                assert poll.result(10) == (200, b'{"hints":[1]}')
+                answer = poll.result(10)
+                assert (answer.status, answer.body) == (200, b'{"hints":[1]}')
 
             # Short answers pass too.
             with SSEClient(f"{proxy.url}/nowhere") as missing:

@@ -446,15 +446,10 @@ class Pushpin:
             else body
         )
         send = {"Content-Type": "application/json", **(headers or {})}
-        conn = http.client.HTTPConnection(
-            "127.0.0.1", self.ports.publish, timeout=timeout
+        answer = http_request(
+            self.publish_url, method="POST", headers=send, body=data, timeout=timeout
         )
-        try:
-            conn.request("POST", "/publish/", body=data, headers=send)
-            response = conn.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        finally:
-            conn.close()
+        return answer.status, answer.body.decode(errors="replace")
 
     def publish(self, *items: Mapping[str, Any]) -> None:
         """Publish ``items`` (each ``{"channel", "formats": …}``); assert 200."""
@@ -582,17 +577,12 @@ class Pushpin:
         return status == 200
 
     def _proxy_ready(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.ports.http, timeout=0.5)
         try:
-            conn.request("GET", self.probe_path)
-            response = conn.getresponse()
-            response.read()
+            answer = http_request(self.url + self.probe_path, timeout=0.5)
         except (OSError, http.client.HTTPException):
             return False
-        finally:
-            conn.close()
         # 500 is Pushpin's "Accept service unavailable": the handler isn't wired yet.
-        return response.status != 500
+        return answer.status != 500
 
     def _stream_ready(self) -> bool:
         request = (
@@ -688,6 +678,48 @@ class Pushpin:
         return self._ports_assigned is not None and bool(
             wait_ports_free(self.ports.all(), 0.5)
         )
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """A whole plain-HTTP answer: status, headers in order, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name, case-insensitively."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def http_request(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+) -> RawResponse:
+    """One request on a fresh connection, read to the end (e.g. a long-poll).
+
+    Unlike urllib it neither raises on 4xx/5xx nor follows redirects: tests
+    look at exactly what Pushpin sent.
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += f"?{parts.query}"
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        conn.request(method, target, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return RawResponse(response.status, response.getheaders(), response.read())
+    finally:
+        conn.close()
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -> Any:
