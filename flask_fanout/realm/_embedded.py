@@ -15,6 +15,7 @@ import errno
 import logging
 import threading
 
+from flask_fanout import _local
 from flask_fanout._config import FanoutConfig
 from flask_fanout.realm import LocalRealm
 
@@ -48,7 +49,7 @@ def ensure_embedded(config: FanoutConfig) -> None:
         realm = LocalRealm(
             host=config.local_realm_host,
             port=config.local_realm_port,
-            realm_id=config.realm_id,
+            realm_id=config.realm_id or _local.LOCAL_REALM_ID,
             key=base64.b64encode(config.realm_key).decode("ascii"),
         )
         try:

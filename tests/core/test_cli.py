@@ -74,7 +74,7 @@ def test_check(app: Flask, endpoint: Endpoint) -> None:
     assert "FANOUT_REALM_KEY                ****" in result.output
     assert f"FANOUT_PUBLISH_URL              {endpoint.base_url}" in result.output
     assert KEY_B64 not in result.output
-    assert "OK: the endpoint accepted" in result.output
+    assert f"OK: {endpoint.base_url} accepted it (HTTP 200)" in result.output
     assert endpoint.items[0]["channel"] == "flask-fanout-check"
     assert endpoint.requests[0].claims is not None
 

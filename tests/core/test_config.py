@@ -10,7 +10,7 @@ import pytest
 from flask_fanout import FanoutConfigError
 from flask_fanout import FanoutExt
 from flask_fanout import _local
-from flask_fanout._config import CLOUD_FAYE_INTEGRITY
+from flask_fanout._settings import CLOUD_FAYE_INTEGRITY
 from tests.helpers.endpoint import KEY
 from tests.helpers.endpoint import KEY_B64
 from tests.helpers.endpoint import make_app
@@ -207,7 +207,8 @@ def test_config_errors_name_the_key(
     assert str(info.value).startswith(f"{key}: ")
     assert "fanout" not in app.extensions
     # Nothing was written into app.config: no default outlives the fix.
-    assert {k for k in app.config if k.startswith("FANOUT_")} == set(config)
+    given = set(config) | {"FANOUT_USE_LOCAL_REALM"}
+    assert {k for k in app.config if k.startswith("FANOUT_")} == given
 
 
 def test_init_app_after_fixing_a_bad_setting() -> None:

@@ -145,7 +145,10 @@ def test_500(
             ext.publish("a", 1, blocking=True)
         assert info.value.status == 500
         assert info.value.message == "internal trouble"
-        assert str(info.value) == "publish to a failed: HTTP 500: internal trouble"
+        assert str(info.value) == (
+            f"publish to a via {info.value.endpoint} failed: HTTP 500: internal trouble"
+        )
+    assert info.value.endpoint == f"http://127.0.0.1:{endpoint.port}/realm/{REALM}"
     assert "HTTP 500" in caplog.text
     _assert_no_secret(caplog)
 

@@ -174,6 +174,12 @@ def running_endpoint() -> Iterator[Endpoint]:
 
 
 def make_app(name: str = "testapp", **config: Any) -> Flask:
+    """A bare app; running on the local realm is marked as intended.
+
+    Outside development ``init_app`` refuses the local realm unless
+    ``FANOUT_USE_LOCAL_REALM`` says it is meant; tests of that rule pass it.
+    """
     app = Flask(name)
+    app.config["FANOUT_USE_LOCAL_REALM"] = True
     app.config.update(config)
     return app

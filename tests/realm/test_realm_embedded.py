@@ -31,6 +31,7 @@ def config_for(port: int, **extra: Any) -> tuple[Flask, FanoutExt, FanoutConfig]
         FANOUT_LOCAL_REALM_PORT=port,
         FANOUT_SUPPRESS_SEND=False,
         FANOUT_LOCAL_REALM_EMBED=True,
+        FANOUT_USE_LOCAL_REALM=True,
         **extra,
     )
     ext = FanoutExt(app)
