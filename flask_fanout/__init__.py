@@ -14,7 +14,6 @@ from . import signals
 from ._channels import MAX_CHANNEL_LENGTH
 from ._channels import channel
 from ._channels import validate_channel
-from ._channels import validate_wire_channel
 from ._errors import FanoutConfigError
 from ._errors import FanoutError
 from ._errors import InvalidChannelError
@@ -24,13 +23,11 @@ from ._extension import Delivery
 from ._extension import FanoutExt
 from ._extension import PublishStats
 from ._message import Publish
-from ._settings import SETTINGS
 from ._settings import FanoutConfig
 from ._settings import FanoutConfigWarning
 
 __all__ = [
     "MAX_CHANNEL_LENGTH",
-    "SETTINGS",
     "Delivery",
     "FanoutConfig",
     "FanoutConfigError",
@@ -45,5 +42,4 @@ __all__ = [
     "channel",
     "signals",
     "validate_channel",
-    "validate_wire_channel",
 ]
