@@ -253,7 +253,16 @@ class _Lane:
                         self.finished += len(batch)
                         self._progress.notify_all()
                 for part, error in outcome:
-                    report(self._notifier, self.endpoint, part, error)
+                    try:
+                        report(self._notifier, self.endpoint, part, error)
+                    except BaseException:
+                        # A receiver raised SystemExit, KeyboardInterrupt or
+                        # the like: on this thread it can only mean "bug";
+                        # it must not end the sending for every later hint.
+                        logger.exception(
+                            "A Flask-Fanout signal receiver raised on the sender "
+                            "thread; the sender carries on"
+                        )
         finally:
             client.close()
             with self._lock:

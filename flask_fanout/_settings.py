@@ -247,7 +247,7 @@ def _embed(ctx: _Context, value: Any) -> bool | str:
 
 def _backend_default(ctx: _Context) -> str:
     given = ctx.given_value("FANOUT_GRIP_URL")
-    return "grip" if given not in (None, "", [], ()) else "bayeux"
+    return "bayeux" if given is None or given == "" else "grip"
 
 
 def _backend(ctx: _Context, value: Any) -> str:
@@ -263,7 +263,7 @@ def _local_flag(ctx: _Context) -> bool:
     realm_id = ctx.given_value("FANOUT_REALM_ID")
     grip = ctx.given_value("FANOUT_GRIP_URL")
     if ctx.backend == "bayeux":
-        if grip not in (None, "", [], ()):
+        if grip is not None and grip != "":
             raise FanoutConfigError(
                 "FANOUT_GRIP_URL",
                 "is set but FANOUT_BACKEND is 'bayeux'; remove one of them",
@@ -275,7 +275,7 @@ def _local_flag(ctx: _Context) -> bool:
             "is a Bayeux setting but FANOUT_BACKEND is 'grip'; "
             "GRIP proxies are configured with FANOUT_GRIP_URL",
         )
-    return grip in (None, "", [], ())
+    return grip is None or grip == ""
 
 
 def _realm_id(ctx: _Context, value: Any) -> str:

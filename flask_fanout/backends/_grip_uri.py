@@ -12,6 +12,7 @@ not be verified) and Fastly's published verification key.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import dataclasses
 from typing import Any
@@ -68,6 +69,13 @@ class GripProxy:
         return self.control_uri + "/publish/"
 
 
+def _valid_base64(text: str) -> bool:
+    try:
+        return bool(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
 def _as_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
@@ -94,7 +102,8 @@ def parse_proxy(uri: object, *, position: int | None = None) -> GripProxy:
         )
     if parts.fragment:
         raise FanoutConfigError(where, "must not carry a fragment")
-    unknown = sorted(set(parse_qs(parts.query.replace("+", "%2B"))) - _KNOWN_PARAMS)
+    params = parse_qs(parts.query.replace("+", "%2B"))
+    unknown = sorted(set(params) - _KNOWN_PARAMS)
     if unknown:
         raise FanoutConfigError(
             where,
@@ -108,12 +117,13 @@ def parse_proxy(uri: object, *, position: int | None = None) -> GripProxy:
             f"e.g. {parts.scheme}://{parts.netloc}"
             f"{parts.path.rstrip('/').removesuffix('/publish')}",
         )
-    try:
-        parsed = parse_grip_uri(uri.strip())
-    except (binascii.Error, ValueError):
-        raise FanoutConfigError(
-            where, "a base64: key or verify-key is not valid base64 (value not shown)"
-        ) from None
+    for name in ("key", "verify-key"):
+        for value in params.get(name, []):
+            if value.startswith("base64:") and not _valid_base64(value[7:]):
+                raise FanoutConfigError(
+                    where, f"{name}= is not valid base64 (value not shown)"
+                )
+    parsed = parse_grip_uri(uri.strip())
     iss = parsed.get("control_iss")
     key = parsed.get("key")
     if iss is not None and key is None:
