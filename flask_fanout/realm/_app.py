@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -150,7 +149,7 @@ class RealmServer:
         self.engine = Engine(limits=limits, allow_client_publish=allow_client_publish)
         self.logs = RateLimitedLog(log)
         self._runner: web.AppRunner | None = None
-        self._loop_handler: Any = None
+        self._gate: ConnectionGate | None = None
 
     @property
     def url(self) -> str:
@@ -170,6 +169,9 @@ class RealmServer:
             handle_signals=False,
             shutdown_timeout=1.0,
             keepalive_timeout=limits.request_timeout,
+            # Reading (and dropping) the rest of a refused body, so that the
+            # client sees the refusal rather than a reset: briefly.
+            lingering_time=min(1.0, limits.request_timeout),
             logger=ServerLog(self.logs),
         )
         await runner.setup()
@@ -180,10 +182,13 @@ class RealmServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._gate = gate
         self.port = int(site.sockets[0].getsockname()[1])
-        loop = asyncio.get_running_loop()
-        self._loop_handler = loop.get_exception_handler()
-        loop.set_exception_handler(loop_exception_handler(self.logs, gate))
+        # The loop is the realm's own (LocalRealm's thread, asyncio.run), so
+        # its handler stays until the loop closes.
+        asyncio.get_running_loop().set_exception_handler(
+            loop_exception_handler(self.logs, gate)
+        )
         self.engine.start()
         log.debug(
             "local realm %r listening on %s (at most %d connections)",
@@ -195,8 +200,9 @@ class RealmServer:
     async def stop(self) -> None:
         """Answer held connects, close sockets, stop listening."""
         await self.engine.close()
+        if self._gate is not None:
+            self._gate.closing = True
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-            asyncio.get_running_loop().set_exception_handler(self._loop_handler)
         self.logs.flush()

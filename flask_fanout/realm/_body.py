@@ -37,6 +37,12 @@ class Refusal(Exception):
         self.message = message
 
     @property
+    def body_unread(self) -> bool:
+        """Whether the body may be partly unread: then the connection must
+        close rather than wait for (or read) the rest."""
+        return self.status in (408, 413)
+
+    @property
     def kind(self) -> str:
         """A short name for what was wrong, for error statistics."""
         return _KINDS.get(self.status, str(self.status))

@@ -131,6 +131,8 @@ class ConnectionGate:
         self.logs = logs
         self.open = 0
         self.refusing = 0
+        #: Set once the realm stops listening (see :func:`loop_exception_handler`).
+        self.closing = False
         stats.connections_limit = cap
 
     def factory(
@@ -246,12 +248,17 @@ def loop_exception_handler(
     """An event loop exception handler that logs each kind of error rarely.
 
     ``EMFILE`` and friends from ``accept()`` get one line (no traceback)
-    saying what to do about it.
+    saying what to do about it. Once the realm is closing, errors are only
+    logged at DEBUG: after an ``EMFILE`` episode asyncio still holds one
+    accept retry per failed attempt, and each fails on the closed socket.
     """
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         message = str(context.get("message", "event loop error"))
+        if gate.closing:
+            log.debug("flask-fanout realm, closing: %s: %r", message, exc)
+            return
         if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRORS:
             logs.warning(
                 f"os-{exc.errno}",

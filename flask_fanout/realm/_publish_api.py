@@ -165,7 +165,10 @@ async def publish(request: web.Request) -> web.Response:
         items = parse_items(body, limits.max_items, deliverers)
     except Refusal as exc:
         engine.stats.error(f"publish_{exc.kind}")
-        return web.json_response({"error": exc.message}, status=exc.status)
+        response = web.json_response({"error": exc.message}, status=exc.status)
+        if exc.body_unread:
+            response.force_close()
+        return response
     delivered = 0
     for item in items:
         for name, value in item.formats.items():

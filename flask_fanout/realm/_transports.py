@@ -127,6 +127,13 @@ def _error(request: web.Request, message: str, status: int = 400) -> web.Respons
     return response
 
 
+def _refused(request: web.Request, refusal: Refusal) -> web.Response:
+    response = _error(request, refusal.message, refusal.status)
+    if refusal.body_unread:
+        response.force_close()
+    return response
+
+
 async def _render(request: web.Request, batch: Batch, engine: Engine) -> str:
     """Wait for the request's held connect, then serialise the whole reply.
 
@@ -198,7 +205,7 @@ async def _long_poll(request: web.Request) -> web.Response:
         form = _form_message(text)
         messages = parse_messages(form if form is not None else text, limits.max_depth)
     except Refusal as exc:
-        return _error(request, exc.message, exc.status)
+        return _refused(request, exc)
     kind = "cross-origin-long-polling" if cross_origin else "long-polling"
     batch = engine.handle(messages, link=None, connection_type=kind)
     body = await _render(request, batch, engine)
@@ -219,7 +226,7 @@ async def _jsonp(request: web.Request) -> web.Response:
             raise Refusal(413, f"Message larger than {limits.max_bayeux_body} bytes")
         messages = parse_messages(text, limits.max_depth)
     except Refusal as exc:
-        return _error(request, exc.message, exc.status)
+        return _refused(request, exc)
     batch = engine.handle(messages, link=None, connection_type="callback-polling")
     body = await _render(request, batch, engine)
     response = web.Response(
