@@ -122,12 +122,17 @@ class Link(Protocol):
     sessions: set[str]
     closed: bool
     dropped: bool
+    #: ``time.monotonic()`` when the peer last sent a frame.
+    heard: float
 
     def push(self, messages: str) -> bool:
         """Send ``messages``, a JSON array as text; ``False`` if it was not sent."""
 
     def send_json(self, messages: list[dict[str, Any]]) -> bool:
         """Send ``messages`` as one JSON array."""
+
+    def close_idle(self) -> None:
+        """Close the link because its peer has gone silent."""
 
 
 class Session:
@@ -184,8 +189,10 @@ class HeldConnect:
         self.reply = reply
         self.link = link
         loop = asyncio.get_running_loop()
-        #: Resolved once an HTTP connect may be written out (unused for links).
-        self.answered: asyncio.Future[None] = loop.create_future()
+        #: Over HTTP, resolved once the connect may be written out.
+        self.answered: asyncio.Future[None] | None = (
+            loop.create_future() if link is None else None
+        )
         self.done = False
         self._timer: asyncio.TimerHandle | None = None
         session.held = self
@@ -203,7 +210,7 @@ class HeldConnect:
         if self.link is not None:
             self.link.send_json([self.reply])
             self._release()
-        elif not self.answered.done():
+        elif self.answered is not None and not self.answered.done():
             self.answered.set_result(None)
 
     def cancel(self) -> None:
@@ -213,7 +220,7 @@ class HeldConnect:
         """
         self._stop_timer()
         self.done = True
-        if not self.answered.done():
+        if self.answered is not None and not self.answered.done():
             self.answered.set_result(None)
         self._release()
 
@@ -295,11 +302,31 @@ class Engine:
                 session.held.answer()
 
     async def _sweep_forever(self) -> None:
-        period = max(0.05, min(self.limits.session_timeout / 4, 5.0))
+        limits = self.limits
+        period = min(limits.session_timeout, limits.websocket_idle_timeout) / 4
+        period = max(0.05, min(period, 5.0))
         while True:
             await asyncio.sleep(period)
+            self.close_idle_links()
             while self.expire(budget=SWEEP_BATCH):
                 await asyncio.sleep(0)
+
+    def close_idle_links(self, now: float | None = None) -> int:
+        """Close the WebSockets silent for ``websocket_idle_timeout``.
+
+        A live Faye client sends a connect at least every
+        ``websocket_heartbeat``; one that answers pings but sends nothing
+        would otherwise hold its socket for good. (Checked here, every sweep,
+        rather than with a timer per socket: cheaper in memory and CPU.)
+        """
+        cutoff = (time.monotonic() if now is None else now) - (
+            self.limits.websocket_idle_timeout
+        )
+        idle = [link for link in self.links if link.heard < cutoff]
+        for link in idle:
+            self.stats.error("ws_idle_closed")
+            link.close_idle()
+        return len(idle)
 
     def touch(self, session: Session) -> None:
         """The session is active now: restart its expiry clock."""

@@ -62,20 +62,28 @@ def connection_cap(max_connections: int) -> int:
 
 
 class _Counted(asyncio.Protocol):
-    """A connection under the cap: aiohttp's protocol, counted.
+    """A connection under the cap: aiohttp's protocol, counted."""
 
-    The calls the transport makes are bound straight to the wrapped
-    protocol's methods, so only opening and closing cost anything extra.
-    """
+    __slots__ = ("_gate", "_inner")
 
     def __init__(self, gate: ConnectionGate, inner: asyncio.Protocol) -> None:
         self._gate = gate
         self._inner = inner
-        self.connection_made = inner.connection_made  # type: ignore[method-assign]
-        self.data_received = inner.data_received  # type: ignore[method-assign]
-        self.eof_received = inner.eof_received  # type: ignore[method-assign]
-        self.pause_writing = inner.pause_writing  # type: ignore[method-assign]
-        self.resume_writing = inner.resume_writing  # type: ignore[method-assign]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gate.closed()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
+import time
 import urllib.parse
 from typing import Any
 from typing import ClassVar
@@ -42,6 +43,8 @@ _CALLBACK_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]
 _MAX_CALLBACK = 128
 _ALLOWED_HEADERS = "Accept, Authorization, Content-Type, Pragma, X-Requested-With"
 _NO_CACHE = "no-cache, no-store"
+#: A close frame: 1001 (going away), reason "idle".
+_IDLE_CLOSE = struct.pack("!BBH", 0x88, 6, WSCloseCode.GOING_AWAY) + b"idle"
 
 
 def ws_text_frame(payload: bytes) -> bytes:
@@ -59,7 +62,7 @@ def ws_text_frame(payload: bytes) -> bytes:
 class WsLink:
     """One open WebSocket, as the engine sees it (a :class:`~._bayeux.Link`)."""
 
-    __slots__ = ("closed", "dropped", "limit", "sessions", "transport")
+    __slots__ = ("closed", "dropped", "heard", "limit", "sessions", "transport")
 
     #: The last text pushed and its frame: one publish pushes the same text
     #: object to every subscriber, so it is framed once. (A stale entry can
@@ -74,6 +77,7 @@ class WsLink:
         #: Cut off because its peer stopped reading.
         self.dropped = False
         self.sessions: set[str] = set()
+        self.heard = time.monotonic()
 
     def write(self, frame: bytes) -> bool:
         """Queue ``frame``; cut the link off if the peer has stopped reading."""
@@ -95,6 +99,12 @@ class WsLink:
 
     def send_json(self, messages: list[dict[str, Any]]) -> bool:
         return self.write(ws_text_frame(dumps(messages).encode()))
+
+    def close_idle(self) -> None:
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(_IDLE_CLOSE)
+            self.transport.close()
+        self.closed = True
 
 
 def parse_messages(text: str, max_depth: int) -> list[Any]:
@@ -147,7 +157,7 @@ async def _render(request: web.Request, batch: Batch, engine: Engine) -> str:
     parts = [dumps(reply) for reply in batch.replies]
     try:
         waiting = batch.waiting
-        if waiting is not None:
+        if waiting is not None and waiting.answered is not None:
             await waiting.answered
         transport = request.transport
         alive = transport is not None and not transport.is_closing()
@@ -260,13 +270,8 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     engine.add_link(link)
     try:
         while True:
-            try:
-                async with asyncio.timeout(limits.websocket_idle_timeout):
-                    msg = await ws.receive()
-            except TimeoutError:
-                engine.stats.error("ws_idle_closed")
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
-                break
+            msg = await ws.receive()
+            link.heard = time.monotonic()
             if msg.type == WSMsgType.BINARY:
                 engine.stats.error("ws_binary")
                 link.send_json(
