@@ -219,6 +219,9 @@ class LocalRealm:
         """Deliver ``data`` on realm channel ``channel``, bypassing HTTP.
 
         Returns the number of recipients.
+
+        :raises ValueError: if ``data`` holds ``NaN`` or an infinity, which
+            browsers cannot parse; nothing is delivered.
         """
         delivered: int = self.call(self.server.engine.publish, "/" + channel, data)
         return delivered

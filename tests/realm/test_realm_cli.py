@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 
+from flask_fanout import FanoutExt
 from flask_fanout.realm import Limits
 from flask_fanout.realm._cli import PROG
 from flask_fanout.realm._cli import realm_command
@@ -154,3 +156,27 @@ def test_a_public_bind_with_an_own_key_starts_quietly() -> None:
         assert realm.stderr() == ""
     finally:
         realm.kill()
+
+
+def flask_app(**config: object) -> Flask:
+    app = Flask(__name__)
+    app.config.update(FANOUT_LOCAL_REALM_EMBED=False, **config)
+    FanoutExt(app)
+    return app
+
+
+def test_flask_fanout_realm_refuses_the_apps_public_host_with_the_dev_key() -> None:
+    app = flask_app(FANOUT_LOCAL_REALM_HOST="0.0.0.0")
+    result = app.test_cli_runner().invoke(args=["fanout", "realm", "--port", "0"])
+    assert result.exit_code == 2
+    assert "0.0.0.0 (beyond loopback) with the public development key" in result.output
+    assert "--allow-public-dev-key" in result.output
+
+
+def test_flask_fanout_realm_takes_a_short_key_from_the_app_and_refuses_it() -> None:
+    app = flask_app(
+        FANOUT_REALM_ID="r", FANOUT_REALM_KEY=base64.b64encode(b"tiny").decode()
+    )
+    result = app.test_cli_runner().invoke(args=["fanout", "realm", "--port", "0"])
+    assert result.exit_code == 2
+    assert "4 bytes long" in result.output
