@@ -222,7 +222,7 @@ class FanoutExt:
                 return
         from .realm._embedded import ensure_embedded
 
-        ensure_embedded(config)
+        ensure_embedded(config, allow_public_dev_key=config.local_realm_public)
 
     # Channels and authorization ----------------------------------------------
 

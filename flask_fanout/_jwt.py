@@ -95,8 +95,9 @@ def decode(
         options={"require": required},
     )
     exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int):
-        raise jwt.InvalidTokenError("exp must be an integer number of seconds")
+    # PyJWT converts exp with int(), so "1700000000" and 1.5 would pass.
+    if not (type(exp) is int or (type(exp) is float and exp.is_integer())):
+        raise jwt.InvalidTokenError("exp must be an integer (NumericDate)")
     if max_lifetime is not None and exp > time.time() + max_lifetime + CLOCK_LEEWAY:
         raise jwt.InvalidTokenError(
             f"exp is more than {max_lifetime} s in the future; tokens are short-lived"

@@ -530,7 +530,7 @@ class FanoutConfig:
         backends=BAYEUX,
         compute=_const(None),
         parse=lambda ctx, value: (
-            _realm_id(ctx, value) if ctx.backend == "bayeux" else None
+            _realm_id(ctx, value) if ctx.backend == "bayeux" or ctx.local else None
         ),
     )
     realm_key: bytes = _setting(
@@ -774,11 +774,13 @@ def _check_local_realm(app: Flask, config: FanoutConfig) -> None:
             "or FANOUT_USE_LOCAL_REALM = True if a standalone local realm is "
             "intended (e.g. `flask fanout realm` in front of several workers).",
         )
-    problem = _local.public_bind_problem(
-        config.local_realm_host, allowed=config.local_realm_public
-    )
-    if problem is not None:
-        raise FanoutConfigError("FANOUT_LOCAL_REALM_HOST", problem)
+    problem = _local.public_dev_key_problem(config.local_realm_host, config.realm_key)
+    if problem is not None and not config.local_realm_public:
+        raise FanoutConfigError(
+            "FANOUT_LOCAL_REALM_HOST",
+            f"{problem} (or, on a network you trust, set "
+            "FANOUT_LOCAL_REALM_PUBLIC = True)",
+        )
 
 
 def load_config(app: Flask, options: Mapping[str, Any] | None = None) -> FanoutConfig:

@@ -1,7 +1,7 @@
 """Point cross-references at Flask-Fanout's public names.
 
 Docstrings and annotations sometimes name an object by the private module
-that defines it (``flask_fanout._config.FanoutConfig``, or the
+that defines it (``flask_fanout._settings.FanoutConfig``, or the
 ``flask_fanout._publisher.Publish`` that a type hint expands to), or by a
 short name relative to another module (``FanoutExt.record_publishes`` in the
 signals module). The API page documents each object once, under the name

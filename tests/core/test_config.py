@@ -275,7 +275,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (
         {"FANOUT_LOCAL_REALM_HOST": "0.0.0.0"},
         "FANOUT_LOCAL_REALM_HOST",
-        "not a loopback",
+        "beyond loopback",
     ),
     ({"FANOUT_LOCAL_REALM_HOST": "192.168.1.5"}, "FANOUT_LOCAL_REALM_HOST", "public"),
     ({"FANOUT_LOCAL_REALM_PUBLIC": 1}, "FANOUT_LOCAL_REALM_PUBLIC", "True or False"),

@@ -51,13 +51,13 @@ def test_an_unknown_key_warns_once_naming_the_closest() -> None:
 
 
 def test_the_backend_follows_the_grip_url() -> None:
-    bayeux = FanoutExt(make_app("b"))
-    grip = FanoutExt(make_app("g", FANOUT_GRIP_URL=proxy_uri("http://127.0.0.1:5561")))
-    for ext, name in ((bayeux, "bayeux"), (grip, "grip")):
-        app = next(iter(ext._states))
+    bayeux_app = make_app("b")
+    grip_app = make_app("g", FANOUT_GRIP_URL=proxy_uri("http://127.0.0.1:5561"))
+    bayeux, grip = FanoutExt(bayeux_app), FanoutExt(grip_app)
+    for app, ext, name in ((bayeux_app, bayeux, "bayeux"), (grip_app, grip, "grip")):
         with app.app_context():
             assert ext.config.backend == name
-    with next(iter(grip._states)).app_context():
+    with grip_app.app_context():
         config = grip.config
         assert config.local is False
         assert config.publish_url is None and config.bayeux_url is None
