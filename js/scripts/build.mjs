@@ -10,8 +10,7 @@
 // files with SRI hashes computed from their bytes, so two builds of the same
 // source must agree. esbuild is deterministic; we add no timestamps, and files
 // are only rewritten when their content changes.
-import { build } from 'esbuild';
-import { minify as terse } from 'terser';
+import { bundle } from './bundle.mjs';
 import { readFileSync, writeFileSync, readdirSync, mkdirSync, existsSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const fayeDir = join(root, 'node_modules/faye');
 const faye = JSON.parse(readFileSync(join(fayeDir, 'package.json'), 'utf8'));
 const BACKENDS = ['bayeux', 'grip'];
+const version = pkg.version;
 
 const names = {
   ...Object.fromEntries(
@@ -38,40 +38,6 @@ const names = {
   faye: `faye-browser-${faye.version}.min.js`,
   fayeLicense: 'faye-LICENSE.txt',
 };
-
-// Property names used only inside the module (the transport seam, internal
-// records): shortened like local names. Never a config key, an API name, a
-// field of the wire format or of Faye.
-const INTERNAL = /^(list|deliver|setState|refuse|resync|cfg|update|log|emit)$/;
-
-async function bundle(entry, format, backend, minify = true) {
-  const banner = `/*! flask-fanout ${pkg.version}${backend ? ` (${backend})` : ''} | MIT${backend == 'grip' ? '' : ' | Faye is loaded separately (Apache-2.0)'} */`;
-  const result = await build({
-    entryPoints: [join(root, 'src', entry)],
-    bundle: true,
-    format,
-    minify,
-    ...(minify && { mangleProps: INTERNAL }),
-    target: ['es2020'],
-    platform: 'browser',
-    write: false,
-    legalComments: 'none',
-    charset: 'utf8',
-    define: { __VERSION__: JSON.stringify(pkg.version), __BACKEND__: JSON.stringify(backend) },
-    ...(!minify && { banner: { js: banner } }),
-  });
-  const code = result.outputFiles[0].text;
-  if (!minify) return code;
-  // esbuild bundles; terser then shaves what matters under gzip (a few %).
-  const out = await terse(code, {
-    ecma: 2020,
-    module: format == 'esm',
-    compress: { passes: 3 },
-    mangle: { toplevel: true },
-    format: { preamble: banner },
-  });
-  return out.code + '\n';
-}
 
 function put(dir, name, bytes, label = shown) {
   const path = join(dir, name);
@@ -99,14 +65,14 @@ const outputs = {
   [names.fayeLicense]: readFileSync(licence),
 };
 for (const b of BACKENDS) {
-  outputs[names[`${b}Iife`]] = await bundle('browser.ts', 'iife', b);
-  outputs[names[`${b}Esm`]] = await bundle('index.ts', 'esm', b);
+  outputs[names[`${b}Iife`]] = await bundle('browser.ts', 'iife', b, { version });
+  outputs[names[`${b}Esm`]] = await bundle('index.ts', 'esm', b, { version });
 }
 for (const [name, bytes] of Object.entries(outputs)) put(STATIC, name, bytes);
 
 // The npm package: readable ES modules (bundlers minify), both backends in the
 // main entry, one each in the subpath entries.
 const label = outArg > 0 ? DIST : 'js/dist';
-put(DIST, 'flask-fanout.mjs', await bundle('index.ts', 'esm', '', false), label);
-for (const b of BACKENDS) put(DIST, `${b}.mjs`, await bundle('index.ts', 'esm', b, false), label);
+put(DIST, 'flask-fanout.mjs', await bundle('index.ts', 'esm', '', { version, minify: false }), label);
+for (const b of BACKENDS) put(DIST, `${b}.mjs`, await bundle('index.ts', 'esm', b, { version, minify: false }), label);
 put(DIST, 'LICENSE.txt', readFileSync(join(root, '../LICENSE.txt')), label);

@@ -71,8 +71,7 @@ export function createClient(initial?: Partial<Config>): Client {
 
   const setState = (next: State, transportName: string | null = name): void => {
     const prev = state;
-    if (transportName != name) log('transport', name, '->', (name = transportName));
-    if (next != prev) log('state', prev, '->', (state = next), name || '');
+    if (next != prev || transportName != name) log('state', prev, '->', (state = next), (name = transportName));
     // '_' keeps the ES module's live bindings in step.
     emit('_');
     if (next != prev) {
@@ -122,7 +121,8 @@ export function createClient(initial?: Partial<Config>): Client {
     }
     // Tabs share the GRIP stream; Bayeux is not shared (see share.ts).
     const shared = __BACKEND__ != 'bayeux' && cfg.backend == 'grip' && cfg.share;
-    (transport = (shared ? share(make) : make)({ ...host, cfg })).update();
+    // `cfg` is read afresh on each use, so a retried start sees later configure() calls.
+    (transport = (shared ? share(make) : make)({ ...host, get cfg() { return config(); } })).update();
   }
 
   const configure = (options: Partial<Config>): void => {
@@ -140,11 +140,11 @@ export function createClient(initial?: Partial<Config>): Client {
     configure,
     subscribe(channel, callback, options = {}) {
       checkChannel(channel);
-      const window = options.throttle ?? config().throttle;
-      const sub = throttle((data: unknown) => callback(data, channel), window);
+      const cfg = config();
+      const sub = throttle((data: unknown) => callback(data, channel), options.throttle ?? cfg.throttle);
       let entry = channels.get(channel);
       if (!entry) {
-        channels.set(channel, (entry = [new Set(), throttle((data: unknown) => fire(channel, data), config().throttle)]));
+        channels.set(channel, (entry = [new Set(), throttle((data: unknown) => fire(channel, data), cfg.throttle)]));
         // Subscribing anew asks the server again.
         refused.delete(channel);
       }

@@ -48,10 +48,9 @@ export const defaults = {
   channelPrefix: '',
   connectTimeout: 10000,
   share: true,
-  bayeuxUrl: '/bayeux',
-  fallbackDelay: 2000,
-  streamUrl: '/_fanout/events',
-  longPollTimeout: 55000,
+  // Each build carries the defaults of its own transport only.
+  ...(__BACKEND__ != 'grip' && { bayeuxUrl: '/bayeux', fallbackDelay: 2000 }),
+  ...(__BACKEND__ != 'bayeux' && { streamUrl: '/_fanout/events', longPollTimeout: 55000 }),
 } as Config;
 
 export const ELEMENT_ID = 'flask-fanout-config';

@@ -27,18 +27,14 @@ type Message = [string, any?, any?];
 export const share =
   (make: TransportFactory): TransportFactory =>
   (host): Transport => {
-    const G = globalThis as unknown as Window;
+    const G = globalThis as unknown as Window & { BroadcastChannel?: unknown };
     const locks = G.navigator?.locks;
     const { cfg } = host;
-    const key = ['flask-fanout', cfg.backend, cfg.streamUrl, cfg.bayeuxUrl, cfg.channelPrefix].join(' ');
-    let bus: BroadcastChannel;
-    try {
-      bus = new BroadcastChannel(key);
-    } catch {
-      // No BroadcastChannel (or not allowed here): a transport of our own.
-      return make(host);
-    }
-    if (!locks) return make(host);
+    const key = 'flask-fanout ' + cfg.streamUrl;
+    // Without both APIs (or outside a secure context, where there are no
+    // Web Locks), each tab has a transport of its own.
+    if (!locks || !G.BroadcastChannel) return make(host);
+    const bus = new BroadcastChannel(key);
     const id = Math.random();
     // Leader only: the channels of every other tab.
     const tabs = new Map<number, string[]>();
@@ -110,6 +106,5 @@ export const share =
     locks.request(key, () => (lead(), new Promise(() => {}))).catch(lead);
     announce();
     G.addEventListener?.('pagehide', () => post(['t', id, []]));
-    G.addEventListener?.('pageshow', announce);
     return { update: () => (inner ? inner.update() : announce()) };
   };

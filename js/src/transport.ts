@@ -13,7 +13,7 @@ import type { Config } from './config';
 import type { State } from './events';
 
 export interface Host {
-  /** The settings, read when the transport was made. */
+  /** The settings as of now (a transport may keep what it read at its start). */
   cfg: Config;
   /** Logical channel names to carry (registered, not refused). */
   list(): string[];

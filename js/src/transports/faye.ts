@@ -64,7 +64,8 @@ const G = globalThis as unknown as { Faye?: FayeNamespace };
 export const faye = (): TransportFactory => {
   const scriptNonce = (doc?.currentScript as HTMLScriptElement | null)?.nonce;
   return (host): Transport => {
-    const { cfg, log } = host;
+    const { log } = host;
+    let cfg = host.cfg;
     // Bayeux path -> Faye subscription, for the channels currently carried.
     const subs = new Map<string, FayeSubscription>();
     let client: FayeClient | undefined;
@@ -113,6 +114,8 @@ export const faye = (): TransportFactory => {
     };
 
     function start(): void {
+      // A retry uses the settings of now (configure() may have brought a Faye).
+      cfg = host.cfg;
       const Faye = cfg.Faye || G.Faye;
       if (Faye) return connect(Faye);
       const url = cfg.fayeUrl;
