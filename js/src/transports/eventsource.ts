@@ -45,7 +45,7 @@ export const eventSource: TransportFactory = (host): Transport => {
   const { cfg } = host;
   const ES: typeof EventSource | undefined = cfg.EventSource || (globalThis as { EventSource?: typeof EventSource }).EventSource;
   const base = cfg.streamUrl + (cfg.streamUrl.includes('?') ? '&' : '?');
-  let polling = cfg.transportMode == 'poll' || !ES;
+  let polling = cfg.transportMode == 'poll' || (!ES && cfg.transportMode != 'stream');
   // The newest stream, and the one serving (they differ while a new one opens).
   let stream: EventSource | undefined;
   let live: EventSource | undefined;
