@@ -248,6 +248,8 @@ export async function browserPage({ config, scriptNonce = null, timers = null, b
     // Let the test's (mocked) timers drive the page's code.
     w.setTimeout = timers.setTimeout;
     w.clearTimeout = timers.clearTimeout;
+    // And its clock: the mocked Date, when the test mocks it.
+    w.Date = Date;
   }
   let hidden = false;
   Object.defineProperty(w.document, 'hidden', { configurable: true, get: () => hidden });
