@@ -20,6 +20,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outArg = process.argv.indexOf('--out');
 const STATIC = outArg > 0 ? resolve(process.argv[outArg + 1]) : resolve(root, '../flask_fanout/static');
 const DIST = outArg > 0 ? join(STATIC, 'dist') : join(root, 'dist');
+// `--quiet` (npm pack's prepack) keeps stdout for npm's own output.
+const quiet = process.argv.includes('--quiet');
 const shown = outArg > 0 ? STATIC : 'flask_fanout/static';
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const fayeDir = join(root, 'node_modules/faye');
@@ -44,7 +46,7 @@ function put(dir, name, bytes, label = shown) {
   const data = Buffer.from(bytes);
   const changed = !(existsSync(path) && readFileSync(path).equals(data));
   if (changed) writeFileSync(path, data);
-  console.log(`${changed ? 'wrote    ' : 'unchanged'} ${label}/${name} (${data.length} B)`);
+  if (!quiet) console.log(`${changed ? 'wrote    ' : 'unchanged'} ${label}/${name} (${data.length} B)`);
 }
 
 mkdirSync(STATIC, { recursive: true });
