@@ -14,8 +14,14 @@
  * `disconnected` then its own transport's states (so pollers refresh on the
  * return), and once connected makes every tab refetch, so nothing published
  * during the handover is missed. Without Web Locks or BroadcastChannel, each
- * tab runs its own transport. A tab that crashes without `pagehide` leaves its
- * channels in the union until the leader changes: extra channels, no harm.
+ * tab runs its own transport (Web Locks exist only in secure contexts:
+ * https, or http on localhost). A tab that crashes without `pagehide` leaves
+ * its channels in the union until the leader changes: extra channels, no harm.
+ *
+ * Only the GRIP transport is shared. Bayeux goes over a WebSocket, which holds
+ * none of the six HTTP/1.1 connections; only its long-polling fallback does,
+ * one per tab, and sharing it would cost the Bayeux build about 400 bytes
+ * (gzipped) it does not have. The leader's `maxChannels` applies to the union.
  */
 import type { Host, Transport, TransportFactory } from './transport';
 
