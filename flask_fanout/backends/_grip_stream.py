@@ -54,8 +54,17 @@ def _plain(status: int, text: str) -> Response:
 
 
 def _keep_alive(seconds: float) -> str:
-    # The backslashes are literal: Pushpin's cstring format unescapes them.
-    return f":\\n\\n; format=cstring; timeout={max(1, round(seconds))}"
+    """A keep-alive the page can see: an ``EventSource`` hides SSE comments.
+
+    So the proxy sends a real (empty) ``keep-alive`` event after each idle
+    period, and the browser module treats a stream silent for much longer
+    than ``keepAlive`` as hung. The backslashes are literal: the cstring
+    format has the proxy unescape them.
+    """
+    return (
+        "event: keep-alive\\ndata: {}\\n\\n; format=cstring; "
+        f"timeout={max(1, round(seconds))}"
+    )
 
 
 def _event(name: str, data: Any, retry: int) -> str:

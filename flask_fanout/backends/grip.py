@@ -92,10 +92,12 @@ class GripBackend:
                 local_origin(config, page_host) + path if config.local else path
             )
         assert config.keep_alive is not None
+        assert config.long_poll_timeout is not None
         return {
             "streamUrl": stream_url,
             "maxChannels": config.max_channels,
             "keepAlive": round(config.keep_alive * 1000),
+            "longPollTimeout": round(config.long_poll_timeout * 1000),
         }
 
     def init_app(self, app: Flask, config: FanoutConfig, ext: Any) -> None:

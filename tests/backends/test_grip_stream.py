@@ -90,7 +90,9 @@ def test_a_signed_request_is_held_as_a_stream(client: FlaskClient) -> None:
     assert headers["Content-Type"].startswith("text/event-stream")
     assert headers["Grip-Hold"] == "stream"
     assert headers["Grip-Channel"] == "staging-a, staging-b"
-    assert headers["Grip-Keep-Alive"] == ":\\n\\n; format=cstring; timeout=20"
+    assert headers["Grip-Keep-Alive"] == (
+        "event: keep-alive\\ndata: {}\\n\\n; format=cstring; timeout=20"
+    )
     assert headers["Cache-Control"] == "no-store"
     [ready] = events(body)
     assert ready["event"] == "ready"

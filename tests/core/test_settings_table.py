@@ -114,6 +114,7 @@ def test_grip_pages_get_only_browser_settings() -> None:
         "streamUrl": "/_fanout/events",
         "maxChannels": 50,
         "keepAlive": 20000,
+        "longPollTimeout": 25000,
         "transportMode": "fallback",
         "throttle": 500,
         "pollInterval": 5000,
