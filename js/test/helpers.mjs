@@ -1,6 +1,6 @@
 // Shared test helpers: real servers only (our local realm, a TCP proxy in
 // front of it), fresh module instances, bounded waits.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -101,13 +101,17 @@ export function startRealm(args = [], timeout = 20000) {
   });
 }
 
-// The local realm's development key, read from the Python source rather than
+// The local realm's development key, asked of the Python package rather than
 // copied, so the two cannot drift apart.
+let devKey;
 function localKey() {
-  const source = readFileSync(join(REPO, 'flask_fanout/_local.py'), 'utf8');
-  const match = /LOCAL_REALM_KEY\s*=\s*base64\.b64encode\(b"([^"]+)"\)/.exec(source);
-  if (!match) throw new Error('could not find LOCAL_REALM_KEY in _local.py');
-  return Buffer.from(match[1], 'latin1');
+  if (devKey) return devKey;
+  const out = spawnSync(python(), ['-c', 'from flask_fanout import _local; print(_local.LOCAL_REALM_KEY)'], {
+    cwd: REPO,
+    encoding: 'utf8',
+  });
+  if (out.status !== 0) throw new Error('could not read the development key: ' + out.stderr);
+  return (devKey = Buffer.from(out.stdout.trim(), 'base64'));
 }
 
 const b64url = (data) => Buffer.from(data).toString('base64url');
