@@ -62,8 +62,11 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _expected_static() -> set[str]:
     return {
-        f"flask_fanout/static/flask-fanout-{VERSION}.min.js",
-        f"flask_fanout/static/flask-fanout-{VERSION}.mjs",
+        *(
+            f"flask_fanout/static/flask-fanout-{VERSION}.{backend}.{kind}"
+            for backend in ("bayeux", "grip")
+            for kind in ("min.js", "mjs")
+        ),
         "flask_fanout/static/flask-fanout.d.ts",
         "flask_fanout/static/faye-LICENSE.txt",
     }
