@@ -78,3 +78,14 @@ const label = outArg > 0 ? DIST : 'js/dist';
 put(DIST, 'flask-fanout.mjs', await bundle('index.ts', 'esm', '', { version, minify: false }), label);
 for (const b of BACKENDS) put(DIST, `${b}.mjs`, await bundle('index.ts', 'esm', b, { version, minify: false }), label);
 put(DIST, 'LICENSE.txt', readFileSync(join(root, '../LICENSE.txt')), label);
+
+// The example app's htmx page loads htmx from the pinned npm package, copied
+// at build time and never committed (example/static/vendor/ is gitignored).
+// Not part of the Python package or the npm package: only the example uses it.
+if (outArg < 0) {
+  const htmxDir = join(root, 'node_modules/htmx.org');
+  const vendor = resolve(root, '../example/static/vendor');
+  mkdirSync(vendor, { recursive: true });
+  put(vendor, 'htmx.min.js', readFileSync(join(htmxDir, 'dist/htmx.min.js')), 'example/static/vendor');
+  put(vendor, 'htmx-LICENSE.txt', readFileSync(join(htmxDir, 'LICENSE')), 'example/static/vendor');
+}
