@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,24 +12,8 @@ from flask_fanout import InvalidPublishError
 from flask_fanout import Publish
 from flask_fanout import PublishError
 from flask_fanout import signals
-from tests.helpers.endpoint import KEY_B64
-from tests.helpers.endpoint import REALM
 from tests.helpers.endpoint import Endpoint
-from tests.helpers.endpoint import make_app
-
-
-def _app(ext: FanoutExt, endpoint: Endpoint, **config: Any) -> Iterator[Flask]:
-    app = make_app(
-        FANOUT_REALM_ID=REALM,
-        FANOUT_REALM_KEY=KEY_B64,
-        FANOUT_PUBLISH_URL=endpoint.base_url,
-        FANOUT_SUPPRESS_SEND=False,
-        **config,
-    )
-    ext.init_app(app)
-    yield app
-    with app.app_context():
-        ext.close(10)
+from tests.helpers.endpoint import sending_app
 
 
 def test_batches_stay_below_the_byte_limit(ext: FanoutExt, endpoint: Endpoint) -> None:
@@ -39,7 +21,7 @@ def test_batches_stay_below_the_byte_limit(ext: FanoutExt, endpoint: Endpoint) -
     # 0.1 this made 100-item batches of 1.2 MB, and all of them were lost.
     endpoint.max_body = 1 << 20
     endpoint.gate.clear()  # let the queue fill before the first answer
-    for app in _app(ext, endpoint, FANOUT_BATCH_BYTES=900_000):
+    for app in sending_app(ext, endpoint.base_url, FANOUT_BATCH_BYTES=900_000):
         with app.app_context():
             for n in range(200):
                 ext.publish("big", {"n": n, "pad": "x" * 12_000})
@@ -56,7 +38,7 @@ def test_batches_stay_below_the_byte_limit(ext: FanoutExt, endpoint: Endpoint) -
 def test_an_item_too_big_for_any_batch_is_refused_at_publish(
     ext: FanoutExt, endpoint: Endpoint
 ) -> None:
-    for app in _app(ext, endpoint, FANOUT_BATCH_BYTES=4096):
+    for app in sending_app(ext, endpoint.base_url, FANOUT_BATCH_BYTES=4096):
         with app.app_context(), pytest.raises(InvalidPublishError) as info:
             ext.publish("big", {"pad": "x" * 5000})
     message = str(info.value)
@@ -78,7 +60,7 @@ def test_one_refused_item_does_not_take_its_batch_with_it(
         failed.append((error, publishes))
 
     endpoint.gate.clear()
-    for app in _app(ext, endpoint):
+    for app in sending_app(ext, endpoint.base_url):
         with signals.publish_failed.connected_to(on_failure, app), app.app_context():
             for n in range(12):
                 ext.publish("poison" if n == 5 else "ok", {"n": n})
@@ -102,7 +84,7 @@ def test_isolation_is_bounded(ext: FanoutExt, endpoint: Endpoint) -> None:
 
     endpoint.refuse_channel = "poison"
     endpoint.gate.clear()
-    for app in _app(ext, endpoint):
+    for app in sending_app(ext, endpoint.base_url):
         with app.app_context():
             for n in range(100):
                 ext.publish("poison", {"n": n})
@@ -118,7 +100,7 @@ def test_isolation_is_bounded(ext: FanoutExt, endpoint: Endpoint) -> None:
 def test_server_errors_fail_the_batch_whole(ext: FanoutExt, endpoint: Endpoint) -> None:
     endpoint.fail_status = 503
     endpoint.gate.clear()
-    for app in _app(ext, endpoint):
+    for app in sending_app(ext, endpoint.base_url):
         with app.app_context():
             for n in range(10):
                 ext.publish("c", {"n": n})

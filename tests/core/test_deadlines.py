@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import psutil
 import pytest
-from flask import Flask
 
 from flask_fanout import FanoutExt
 from flask_fanout import PublishError
-from tests.helpers.endpoint import KEY_B64
-from tests.helpers.endpoint import REALM
 from tests.helpers.endpoint import Endpoint
-from tests.helpers.endpoint import make_app
-
-
-def _app(ext: FanoutExt, endpoint: Endpoint, **config: Any) -> Iterator[Flask]:
-    app = make_app(
-        FANOUT_REALM_ID=REALM,
-        FANOUT_REALM_KEY=KEY_B64,
-        FANOUT_PUBLISH_URL=endpoint.base_url,
-        FANOUT_SUPPRESS_SEND=False,
-        **config,
-    )
-    ext.init_app(app)
-    yield app
-    with app.app_context():
-        ext.close(5)
+from tests.helpers.endpoint import sending_app
 
 
 @pytest.mark.parametrize(
@@ -44,7 +25,7 @@ def test_a_dripping_endpoint_cannot_hold_a_blocking_publish(
     # ended in "cannot reach ...: ChunkedEncodingError".
     endpoint.drip = 0.4
     endpoint.drip_phase = phase
-    for app in _app(ext, endpoint, FANOUT_TIMEOUT=1.5):
+    for app in sending_app(ext, endpoint.base_url, FANOUT_TIMEOUT=1.5):
         with app.app_context():
             started = time.monotonic()
             with pytest.raises(PublishError) as info:
@@ -61,7 +42,9 @@ def test_a_dripping_endpoint_cannot_stall_the_sender(
 ) -> None:
     # In 0.1 flush(15) returned False with 50 pending.
     endpoint.drip = 0.4
-    for app in _app(ext, endpoint, FANOUT_TIMEOUT=1, FANOUT_BATCH_SIZE=10):
+    for app in sending_app(
+        ext, endpoint.base_url, FANOUT_TIMEOUT=1, FANOUT_BATCH_SIZE=10
+    ):
         with app.app_context():
             for n in range(50):
                 ext.publish("c", {"n": n})
@@ -81,7 +64,7 @@ def test_a_huge_error_body_is_not_read_into_memory(
     endpoint.fail_status = 500
     endpoint.huge_body = 100 << 20
     process = psutil.Process()
-    for app in _app(ext, endpoint, FANOUT_TIMEOUT=10):
+    for app in sending_app(ext, endpoint.base_url, FANOUT_TIMEOUT=10):
         with app.app_context():
             before = process.memory_info().rss
             with pytest.raises(PublishError) as info:

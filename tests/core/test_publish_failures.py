@@ -19,6 +19,7 @@ from tests.helpers.endpoint import KEY_B64
 from tests.helpers.endpoint import REALM
 from tests.helpers.endpoint import Endpoint
 from tests.helpers.endpoint import make_app
+from tests.helpers.endpoint import sending_app
 
 
 class Failures:
@@ -48,29 +49,9 @@ def failures() -> Iterator[Failures]:
         yield collector
 
 
-def _app(ext: FanoutExt, url: str, **config: Any) -> Iterator[Flask]:
-    app = make_app(
-        FANOUT_REALM_ID=REALM,
-        FANOUT_REALM_KEY=KEY_B64,
-        FANOUT_PUBLISH_URL=url,
-        FANOUT_SUPPRESS_SEND=False,
-        **config,
-    )
-    ext.init_app(app)
-
-    @app.post("/hint")
-    def hint() -> str:
-        ext.publish("comments-1", {"n": 1})
-        return "fine"
-
-    yield app
-    with app.app_context():
-        ext.close(10)
-
-
 @pytest.fixture
 def refused_app(ext: FanoutExt, refused_url: str) -> Iterator[Flask]:
-    yield from _app(ext, refused_url)
+    yield from sending_app(ext, refused_url)
 
 
 def _assert_no_secret(caplog: pytest.LogCaptureFixture) -> None:
@@ -134,7 +115,7 @@ def test_500(
     caplog.set_level(logging.ERROR, "flask_fanout")
     endpoint.fail_status = 500
     endpoint.fail_body = "internal trouble"
-    for app in _app(ext, endpoint.base_url):
+    for app in sending_app(ext, endpoint.base_url):
         assert app.test_client().post("/hint").status_code == 200
         error, _ = failures.wait()[0]
         assert (error.status, error.message) == (500, "internal trouble")
@@ -191,7 +172,7 @@ def test_token_echoed_by_the_endpoint_is_redacted(
     endpoint.fail_status = 502
     endpoint.fail_body = "bad gateway"
     endpoint.fail_echo_auth = True
-    for app in _app(ext, endpoint.base_url):
+    for app in sending_app(ext, endpoint.base_url):
         with app.app_context(), pytest.raises(PublishError) as info:
             ext.publish("a", 1, blocking=True)
         assert info.value.message == "bad gateway (token: <token>)"
@@ -206,7 +187,7 @@ def test_raising_accepted_receiver_neither_fails_the_view_nor_stops_the_hint(
     def broken(sender: Flask, **extra: Any) -> None:
         raise RuntimeError("accepted-receiver bug")
 
-    for app in _app(ext, endpoint.base_url):
+    for app in sending_app(ext, endpoint.base_url):
         app.config["PROPAGATE_EXCEPTIONS"] = True
         with signals.publish_accepted.connected_to(broken):
             assert app.test_client().post("/hint").text == "fine"
@@ -217,7 +198,7 @@ def test_raising_accepted_receiver_neither_fails_the_view_nor_stops_the_hint(
 def test_redirect_is_a_failure_not_a_get(ext: FanoutExt, endpoint: Endpoint) -> None:
     endpoint.fail_status = 301
     endpoint.fail_headers = {"Location": "https://elsewhere.example/realm/x/publish/"}
-    for app in _app(ext, endpoint.base_url):
+    for app in sending_app(ext, endpoint.base_url):
         with (
             app.app_context(),
             pytest.raises(PublishError, match="redirected to https://"),
@@ -228,7 +209,7 @@ def test_redirect_is_a_failure_not_a_get(ext: FanoutExt, endpoint: Endpoint) -> 
 
 def test_blocking_timeout(ext: FanoutExt, endpoint: Endpoint) -> None:
     endpoint.gate.clear()
-    for app in _app(ext, endpoint.base_url, FANOUT_TIMEOUT=0.2):
+    for app in sending_app(ext, endpoint.base_url, FANOUT_TIMEOUT=0.2):
         with (
             app.app_context(),
             pytest.raises(PublishError, match="FANOUT_TIMEOUT") as info,
@@ -248,7 +229,9 @@ def test_queue_full_drops_counts_logs_and_signals(
         dropped.append((publish, extra["dropped"]))
 
     endpoint.gate.clear()
-    for app in _app(ext, endpoint.base_url, FANOUT_QUEUE_SIZE=5, FANOUT_BATCH_SIZE=2):
+    for app in sending_app(
+        ext, endpoint.base_url, FANOUT_QUEUE_SIZE=5, FANOUT_BATCH_SIZE=2
+    ):
         with app.app_context(), signals.publish_dropped.connected_to(on_drop, app):
             ext.publish("q", -1)
             endpoint.wait_held()  # the sender is now stuck on a held request
@@ -329,7 +312,7 @@ def test_no_form_of_the_token_reaches_the_error(
     def capture(sender: Flask, **extra: Any) -> None:
         pass
 
-    for app in _app(ext, endpoint.base_url):
+    for app in sending_app(ext, endpoint.base_url):
         with app.app_context():
             token = _token_of(ext)
             endpoint.fail_body = "echo: " + echo(token)

@@ -24,6 +24,8 @@ from typing import Any
 import jwt
 from flask import Flask
 
+from flask_fanout import FanoutExt
+
 REALM = "testrealm"
 KEY = b"0123456789abcdef0123456789abcdef"  # 32 bytes: no PyJWT key-length warning
 KEY_B64 = base64.b64encode(KEY).decode()
@@ -247,3 +249,29 @@ def make_app(name: str = "testapp", **config: Any) -> Flask:
     app.config["FANOUT_USE_LOCAL_REALM"] = True
     app.config.update(config)
     return app
+
+
+def sending_app(ext: FanoutExt, url: str, **config: Any) -> Iterator[Flask]:
+    """An app of ``ext`` that really sends to the realm at ``url``, closed after.
+
+    A generator, so a test reads ``for app in sending_app(...):`` and the
+    sender is flushed and stopped whatever the body did. It has one view,
+    ``POST /hint``, that publishes on ``comments-1``.
+    """
+    app = make_app(
+        FANOUT_REALM_ID=REALM,
+        FANOUT_REALM_KEY=KEY_B64,
+        FANOUT_PUBLISH_URL=url,
+        FANOUT_SUPPRESS_SEND=False,
+        **config,
+    )
+    ext.init_app(app)
+
+    @app.post("/hint")
+    def hint() -> str:
+        ext.publish("comments-1", {"n": 1})
+        return "fine"
+
+    yield app
+    with app.app_context():
+        ext.close(10)
