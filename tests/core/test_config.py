@@ -10,7 +10,7 @@ import pytest
 from flask_fanout import FanoutConfigError
 from flask_fanout import FanoutExt
 from flask_fanout import _local
-from flask_fanout._settings import CLOUD_FAYE_INTEGRITY
+from flask_fanout._setting_rules import CLOUD_FAYE_INTEGRITY
 from tests.helpers.endpoint import KEY
 from tests.helpers.endpoint import KEY_B64
 from tests.helpers.endpoint import make_app
