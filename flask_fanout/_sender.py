@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import os
 import threading
 import time
@@ -39,14 +38,16 @@ from ._errors import PublishError
 from ._message import BODY_OVERHEAD
 from ._message import Message
 from ._message import Publish
+from ._ratelimit import RateLimitedLog
 
 logger = logging.getLogger("flask_fanout")
 
 #: A sender thread with nothing to do for this long exits (and closes its
 #: connection); the next publish starts a new one.
 IDLE_EXIT = 30.0
-#: At most one "queue full" log line per this many seconds and endpoint.
-DROP_LOG_INTERVAL = 10.0
+#: At most one line per condition (a full queue, failures of one kind at one
+#: endpoint) per this many seconds: a dead endpoint must not flood the log.
+LOG_INTERVAL = 10.0
 #: How long the interpreter may spend flushing queued publishes at exit.
 EXIT_FLUSH_BOUND = 5.0
 #: Statuses that mean "this request's content was refused": the batch is
@@ -54,6 +55,8 @@ EXIT_FLUSH_BOUND = 5.0
 _ITEM_REFUSALS = frozenset({400, 413, 422})
 #: Extra requests spent isolating refused items, per batch, at most.
 MAX_ISOLATION_REQUESTS = 32
+
+_limited = RateLimitedLog(logger, LOG_INTERVAL)
 
 
 def body_of(batch: Sequence[Message]) -> bytes:
@@ -128,8 +131,6 @@ class _Lane:
         self.sent = 0
         self.failed = 0
         self.dropped = 0
-        self._dropped_unlogged = 0
-        self._last_drop_log = -math.inf
         self._idle: list[PublishClient] = []
 
     # -- clients for blocking publishes --------------------------------------
@@ -167,23 +168,14 @@ class _Lane:
                 return True
             self.dropped += 1
             dropped = self.dropped
-            now = time.monotonic()
-            log_count = 0
-            if now - self._last_drop_log >= DROP_LOG_INTERVAL:
-                log_count = self._dropped_unlogged + 1
-                self._dropped_unlogged = 0
-                self._last_drop_log = now
-            else:
-                self._dropped_unlogged += 1
-        if log_count:
-            logger.warning(
-                "Fanout publish queue is full for %s (FANOUT_QUEUE_SIZE=%d): dropped "
-                "%d publish(es) since the last report, %d in total; is it reachable?",
-                self.endpoint.name,
-                self._queue_size,
-                log_count,
-                dropped,
-            )
+        _limited.warning(
+            f"queue-full:{self.endpoint.name}",
+            "Fanout publish queue is full for %s (FANOUT_QUEUE_SIZE=%d): dropped "
+            "%d publish(es) in total; is it reachable?",
+            self.endpoint.name,
+            self._queue_size,
+            dropped,
+        )
         self._notifier.send(
             signals.publish_dropped,
             publish=message.publish,

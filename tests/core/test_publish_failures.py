@@ -332,3 +332,22 @@ def _token_of(ext: FanoutExt) -> str:
     [lane] = ext._state().sender.lanes
     headers, _ = lane.endpoint.auth()
     return headers["Authorization"].removeprefix("Bearer ")
+
+
+def test_a_dead_endpoint_does_not_flood_the_log(
+    ext: FanoutExt,
+    refused_url: str,
+    failures: Failures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "flask_fanout")
+    for app in sending_app(ext, refused_url, FANOUT_BATCH_SIZE=1):
+        with app.app_context():
+            for n in range(50):
+                ext.publish("c", {"n": n})
+            assert ext.flush(10)
+            assert ext.stats().failed == 50
+    # Every failure is still signalled; the log says it once per interval.
+    assert len(failures.wait(50)) == 50
+    lines = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert 1 <= len(lines) <= 2
