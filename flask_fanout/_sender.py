@@ -321,7 +321,12 @@ def deliver(
                 half = len(part) // 2
                 todo[:0] = [part[:half], part[half:]]
                 continue
-            logger.error("Fanout publish of %d item(s) failed: %s", len(part), error)
+            _limited.error(
+                f"failed:{client.endpoint.name}:{error.status}",
+                "Fanout publish of %d item(s) failed: %s",
+                len(part),
+                error,
+            )
             results.append((part, error))
         except Exception as exc:
             # Never let an unexpected error kill the sender thread.
