@@ -21,7 +21,6 @@ Three ways to run it:
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextlib
 import threading
@@ -31,8 +30,8 @@ from typing import Any
 from flask_fanout import _local
 from flask_fanout.realm._app import READY_LINE
 from flask_fanout.realm._app import RealmServer
-from flask_fanout.realm._bayeux import Limits
 from flask_fanout.realm._keys import Settings
+from flask_fanout.realm._limits import Limits
 
 __all__ = ["READY_LINE", "Limits", "LocalRealm"]
 
@@ -45,16 +44,26 @@ class LocalRealm:
     simply runs while they make blocking requests to it.
 
     :param host: interface to bind; loopback by default, since the realm's
-        development key is public.
+        development key is public (see ``allow_public_dev_key``).
     :param port: TCP port; ``0`` picks a free one (read it back from
         :attr:`port` or :attr:`url` after :meth:`start`).
     :param realm_id: the realm name in publish URLs and the JWT ``iss``.
-    :param key: the realm key as Fanout issues it (base64).
+    :param key: the realm key: the raw bytes, or base64 as Fanout issues it.
+        At least 16 bytes.
     :param websocket: ``False`` refuses WebSocket upgrades, so that clients'
         fallback to long-polling can be exercised.
     :param allow_client_publish: let Bayeux clients publish. Off by default:
         browsers only receive hints; publishing is the server's job.
     :param limits: timeouts and size bounds (see :class:`Limits`).
+    :param allowed_hosts: ``Host`` header names to answer besides IP
+        addresses, ``localhost`` and the bind address (``"*"``: any).
+    :param allow_public_dev_key: listen beyond loopback even with the
+        public development key; a warning is logged.
+    :raises ValueError: for a bad key, or the development key on a
+        non-loopback ``host`` without ``allow_public_dev_key``.
+
+    .. versionchanged:: 0.2
+        ``key`` may be bytes; ``allowed_hosts`` and ``allow_public_dev_key``.
     """
 
     def __init__(
@@ -63,19 +72,26 @@ class LocalRealm:
         port: int = 0,
         *,
         realm_id: str = _local.LOCAL_REALM_ID,
-        key: str = _local.LOCAL_REALM_KEY,
+        key: bytes | str = _local.LOCAL_REALM_KEY_BYTES,
         websocket: bool = True,
         allow_client_publish: bool = False,
         limits: Limits | None = None,
+        allowed_hosts: tuple[str, ...] = (),
+        allow_public_dev_key: bool = False,
     ) -> None:
-        try:
-            raw_key = base64.b64decode(key, validate=True)
-        except ValueError as exc:
-            raise ValueError(
-                "LocalRealm key must be base64 (as Fanout issues realm keys)"
-            ) from exc
+        if isinstance(key, str):
+            try:
+                key = _local.decode_realm_key(key)
+            except ValueError as exc:
+                raise ValueError(f"LocalRealm key {exc}") from None
         self.server = RealmServer(
-            Settings(realm_id=realm_id, key=raw_key, websocket=websocket),
+            Settings(
+                realm_id=realm_id,
+                key=key,
+                websocket=websocket,
+                allowed_hosts=tuple(allowed_hosts),
+                allow_public_dev_key=allow_public_dev_key,
+            ),
             host=host,
             port=port,
             limits=limits,
@@ -203,6 +219,9 @@ class LocalRealm:
         """Deliver ``data`` on realm channel ``channel``, bypassing HTTP.
 
         Returns the number of recipients.
+
+        :raises ValueError: if ``data`` holds ``NaN`` or an infinity, which
+            browsers cannot parse; nothing is delivered.
         """
         delivered: int = self.call(self.server.engine.publish, "/" + channel, data)
         return delivered
