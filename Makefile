@@ -31,11 +31,17 @@ $(STAMP): $(PY) pyproject.toml setup.py js/node_modules/.package-lock.json
 
 install: $(STAMP) js
 
-# Debian's Chromium and its driver, for the end-to-end suite.
+# Debian's Chromium and its driver (the end-to-end suite) and Pushpin (the
+# GRIP tests start their own instances); only the missing ones are installed.
 install-system:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v pushpin >/dev/null || missing="$$missing pushpin"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 lint: $(STAMP)

@@ -9,19 +9,29 @@ misbehaving proxies doing what the browser tests rely on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import jwt
+import psutil
 import pytest
+from flask import Flask
 from gripcontrol import GripPubControl
 from gripcontrol import parse_grip_uri
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import make_server
 
+from flask_fanout import FanoutExt
 from tests.grip.conftest import PushpinFactory
+from tests.helpers.grip import grip_app
 from tests.helpers.ports import port_is_free
 from tests.helpers.proxies import BufferingProxy
 from tests.helpers.proxies import StreamKillingProxy
+from tests.helpers.pushpin import SERVICES
 from tests.helpers.pushpin import GripOrigin
 from tests.helpers.pushpin import OriginAnswer
 from tests.helpers.pushpin import OriginRequest
@@ -57,6 +67,16 @@ def origin(grip_origin: GripOrigin) -> GripOrigin:
 def _stream(pushpin: Pushpin, *channels: str) -> SSEClient:
     query = "&".join(f"channel={c}" for c in channels)
     return SSEClient(f"{pushpin.url}/events?{query}").connect()
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The PIDs that are still running processes (zombies count as gone)."""
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+    return alive
 
 
 def _message(text: str) -> str:
@@ -126,9 +146,9 @@ def test_gripcontrol_publishes_through_the_grip_url(
     pushpin_factory: PushpinFactory, origin: GripOrigin
 ) -> None:
     pushpin = pushpin_factory(origin.port)
-    config = parse_grip_uri(pushpin.grip_url_verified)
+    config = parse_grip_uri(pushpin.grip_url)
     assert config == {
-        "control_uri": pushpin.grip_url,
+        "control_uri": pushpin.control_url,
         "verify_key": pushpin.sig_key,
         "verify_iss": pushpin.sig_iss,
     }
@@ -138,6 +158,57 @@ def test_gripcontrol_publishes_through_the_grip_url(
             "x", _message("via gripcontrol"), blocking=True
         )
         assert client.wait_for_event(2).data == "via gripcontrol"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def test_the_extension_works_behind_pushpin_given_only_its_grip_url(
+    pushpin_factory: PushpinFactory,
+) -> None:
+    """:attr:`Pushpin.grip_url` is all an app needs: the stream endpoint
+    accepts the instance's Grip-Sig, and publishes reach its clients."""
+    # Pushpin needs the origin's port before the app can have Pushpin's URL,
+    # so the server starts with nothing behind it (404s, as the probe wants).
+    apps: list[Flask] = []
+
+    def dispatch(environ: Any, start_response: Any) -> Any:
+        if not apps:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no app yet\n"]
+        return apps[0](environ, start_response)
+
+    server = make_server(
+        "127.0.0.1", 0, dispatch, threaded=True, request_handler=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    ext = FanoutExt()
+    try:
+        pushpin = pushpin_factory(server.server_port)
+        app = grip_app(pushpin.grip_url)
+        ext.init_app(app)
+        apps.append(app)
+        with SSEClient(f"{pushpin.url}/_fanout/events?channel=a") as client:
+            ready = client.wait_for_event(1)
+            assert (client.status, ready.type) == (200, "ready")
+            assert json.loads(ready.data)["channels"] == ["a"]
+            with app.app_context():
+                ext.publish("a", {"n": 1}, blocking=True)
+            hint = client.wait_for_event(2)
+            assert (hint.type, json.loads(hint.data)) == (
+                "message",
+                {"channel": "a", "data": {"n": 1}},
+            )
+    finally:
+        if apps:
+            with apps[0].app_context():
+                ext.close(5)
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def test_waiting_for_subscribers_in_the_handler_log(
@@ -181,12 +252,12 @@ def test_stop_frees_every_port_and_process(
     pushpin_factory: PushpinFactory, origin: GripOrigin
 ) -> None:
     pushpin = pushpin_factory(origin.port)
-    children = list(pushpin._children)
-    assert len(children) == 4
+    pids = pushpin.child_pids
+    assert len(pids) == len(SERVICES) == 4
     pushpin.stop()
     assert not pushpin.running
     assert all(port_is_free(port) for port in pushpin.ports.all())
-    assert not pushpin._alive_children()
+    assert not _alive(pids)
     assert not list(pushpin.run_dir.glob("*.pid"))
     pushpin.stop()  # idempotent
 
@@ -197,13 +268,14 @@ def test_a_killed_runner_leaves_children_that_stop_cleans_up(
     pushpin = pushpin_factory(origin.port)
     pushpin.kill(children=False)
     # What SIGKILL to the runner does: its children keep serving.
-    assert len(pushpin._alive_children()) == 4
+    pids = pushpin.child_pids
+    assert len(pids) == 4 and _alive(pids) == pids
     assert not port_is_free(pushpin.ports.http)
     with _stream(pushpin, "x") as orphaned:
         orphaned.wait_for_event(1)
         pushpin.stop()
         orphaned.wait_for_eof()
-    assert not pushpin._alive_children()
+    assert not _alive(pids)
     assert all(port_is_free(port) for port in pushpin.ports.all())
 
 
@@ -211,12 +283,16 @@ def test_kill_is_abrupt_and_the_instance_comes_back(
     pushpin_factory: PushpinFactory, origin: GripOrigin
 ) -> None:
     pushpin = pushpin_factory(origin.port)
+    ports, pids = pushpin.ports, pushpin.child_pids
     with _stream(pushpin, "x") as client:
         client.wait_for_event(1)
         pushpin.kill()
         client.wait_for_eof()
+    assert not pushpin.running and not _alive(pids)
     assert all(port_is_free(port) for port in pushpin.ports.all())
+    pushpin.stop()  # nothing left to stop: a no-op
     pushpin.start()  # "Pushpin down, then back", same ports
+    assert pushpin.ports == ports
     with _stream(pushpin, "x") as again:
         again.wait_for_event(1)
 
@@ -236,7 +312,7 @@ def test_a_pushpin_that_never_gets_ready_fails_with_its_logs(
         ):
             broken.start()
         assert not broken.running
-        assert not broken._alive_children()
+        assert not broken.child_pids
     finally:
         broken.close()
 
@@ -378,7 +454,7 @@ def test_buffering_proxy_starves_streams_but_passes_long_polls(
             # A held long-poll ends, so its answer goes through whole.
             with ThreadPoolExecutor(1) as pool:
                 poll = pool.submit(http_request, f"{proxy.url}/poll?channel=p")
-                pushpin.wait_for_subscribers("p", since=mark)
+                pushpin.wait_for_subscribers("p", since=mark, retry=True)
                 pushpin.publish_response("p", '{"hints":[1]}')
                 answer = poll.result(10)
                 assert (answer.status, answer.body) == (200, b'{"hints":[1]}')

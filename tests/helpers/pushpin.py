@@ -24,6 +24,12 @@ side and next to another test run. Why each step is the way it is:
 * **Stopping.** SIGTERM to the runner stops every child and frees the ports.
   SIGKILL to the runner leaves its four children running with their ports
   bound, so :meth:`Pushpin.stop` also kills, by PID, any child still alive.
+  Instances still running when the interpreter exits are stopped then too,
+  since they run in sessions of their own and would otherwise outlive it.
+* **Keys.** By default an instance signs ``Grip-Sig`` with
+  :data:`tests.helpers.grip.SIG_KEY` and ``SIG_ISS``, and its
+  :attr:`Pushpin.grip_url` tells an app to verify exactly those, so
+  ``grip_app(pushpin.grip_url)`` accepts what this Pushpin forwards.
 
 :class:`GripOrigin` is the origin side: a threaded ``http.server`` that checks
 every request's ``Grip-Sig`` with PyJWT and answers each path as the test
@@ -33,6 +39,7 @@ answers).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import http.client
@@ -62,14 +69,12 @@ import jwt
 import psutil
 import pytest
 
+from tests.helpers.grip import SIG_ISS
+from tests.helpers.grip import SIG_KEY
+from tests.helpers.grip import proxy_uri
 from tests.helpers.ports import free_ports
 from tests.helpers.ports import wait_ports_free
 
-#: Pushpin signs ``Grip-Sig`` with this in tests: 36 bytes, so PyJWT does not
-#: warn about a short HS256 key, and a multiple of 3, so its base64 form has
-#: no ``=`` padding to trip up an INI parser or a query string.
-DEFAULT_SIG_KEY = b"flask-fanout test sig_key for pushpn"
-DEFAULT_SIG_ISS = "pushpin"
 #: Host of the routes-file entry served by Pushpin's built-in test handler.
 PROBE_HOST = "probe.invalid"
 #: The services a test instance runs; zurl included (see the module docstring).
@@ -77,8 +82,21 @@ SERVICES = ("condure", "zurl", "pushpin-proxy", "pushpin-handler")
 #: The environment variable that turns a missing Pushpin into a skip.
 SKIP_ENV = "FLASK_FANOUT_SKIP_PUSHPIN"
 
-_SUBSCRIBE = re.compile(r"^\[INFO\] (\S+ \S+) subscribe (\S+) channel=(\S+)( retry)?$")
-_PUBLISH = re.compile(r"^\[INFO\] (\S+ \S+) publish channel=(\S+) receivers=(\d+)$")
+# Pushpin puts any string in a channel (spaces, the empty one), unquoted.
+_SUBSCRIBE = re.compile(r"^\[INFO\] (\S+ \S+) subscribe (\S+) channel=(.*?)( retry)?$")
+_PUBLISH = re.compile(r"^\[INFO\] (\S+ \S+) publish channel=(.*) receivers=(\d+)$")
+
+
+#: Instances with processes that may be alive, for the exit hook below.
+_LIVE: set[Pushpin] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Stop whatever a crashed test run left running (fixtures normally do)."""
+    for instance in list(_LIVE):
+        with contextlib.suppress(Exception):
+            instance.stop(timeout=2)
 
 
 class PushpinError(RuntimeError):
@@ -157,8 +175,8 @@ class Pushpin:
         self,
         origin_port: int | Sequence[int],
         *,
-        sig_key: bytes | str = DEFAULT_SIG_KEY,
-        sig_iss: str = DEFAULT_SIG_ISS,
+        sig_key: bytes | str = SIG_KEY,
+        sig_iss: str = SIG_ISS,
         route_options: Sequence[str] = (),
         config: Mapping[str, Mapping[str, str]] | None = None,
         directory: Path | None = None,
@@ -166,11 +184,16 @@ class Pushpin:
         probe_path: str = "/_pushpin_ready_probe",
     ) -> None:
         self.binary = require_pushpin()
+        self.sig_key = sig_key.encode() if isinstance(sig_key, str) else sig_key
+        if len(self.sig_key) < 32:
+            # PyJWT warns (an error under our test settings) for shorter keys.
+            raise ValueError(
+                f"sig_key must have at least 32 bytes, not {len(self.sig_key)}"
+            )
         ports = [origin_port] if isinstance(origin_port, int) else list(origin_port)
         if not ports:
             raise ValueError("Pushpin needs at least one origin port")
         self.origin_ports = ports
-        self.sig_key = sig_key.encode() if isinstance(sig_key, str) else sig_key
         self.sig_iss = sig_iss
         self.route_options = list(route_options)
         self.extra_config = {k: dict(v) for k, v in (config or {}).items()}
@@ -199,14 +222,26 @@ class Pushpin:
         return f"http://127.0.0.1:{self.ports.http}"
 
     @property
-    def grip_url(self) -> str:
-        """The publish API as a gripcontrol URI (``FANOUT_GRIP_URL``), no auth."""
+    def control_url(self) -> str:
+        """The publish API's base address, bare: ``http://127.0.0.1:<publish port>``."""
         return f"http://127.0.0.1:{self.ports.publish}"
 
     @property
+    def grip_url(self) -> str:
+        """This instance as a ``FANOUT_GRIP_URL`` (gripcontrol's URI convention).
+
+        It carries ``verify-key=base64:…`` and ``verify-iss``, so an app given
+        it checks this instance's ``Grip-Sig``; with the default key and
+        issuer that is :data:`tests.helpers.grip.SIG_KEY` and ``SIG_ISS``.
+        No publish credentials: Pushpin ignores them (see
+        :meth:`grip_url_with`).
+        """
+        return self.grip_url_with()
+
+    @property
     def publish_url(self) -> str:
-        """Where items are POSTed: :attr:`grip_url` plus ``/publish/``."""
-        return f"{self.grip_url}/publish/"
+        """Where items are POSTed: :attr:`control_url` plus ``/publish/``."""
+        return f"{self.control_url}/publish/"
 
     @property
     def sig_key_base64(self) -> str:
@@ -215,37 +250,35 @@ class Pushpin:
     def grip_url_with(
         self, *, verify: bool = True, key: str | None = None, iss: str | None = None
     ) -> str:
-        """:attr:`grip_url` with gripcontrol's query parameters.
+        """:attr:`control_url` as a gripcontrol URI with the parameters asked for.
 
-        ``verify`` adds ``verify-key=base64:…`` and ``verify-iss`` (how the app
-        learns to check this instance's ``Grip-Sig``); ``key``/``iss`` add the
-        publish credentials, which Pushpin itself ignores.
+        ``verify`` adds ``verify-key`` and ``verify-iss`` (what :attr:`grip_url`
+        has); ``key``/``iss`` add publish credentials, which make a client sign
+        its publishes, to show Pushpin does not mind them.
         """
-        params: list[tuple[str, str]] = []
-        if verify:
-            params += [
-                ("verify-key", f"base64:{self.sig_key_base64}"),
-                ("verify-iss", self.sig_iss),
-            ]
-        if iss is not None:
-            params.append(("iss", iss))
-        if key is not None:
-            params.append(("key", key))
-        if not params:
-            return self.grip_url
-        query = urllib.parse.urlencode(params, safe=":", quote_via=urllib.parse.quote)
-        return f"{self.grip_url}?{query}"
-
-    @property
-    def grip_url_verified(self) -> str:
-        """:attr:`grip_url` with ``verify-key`` and ``verify-iss``."""
-        return self.grip_url_with(verify=True)
+        uri = (
+            proxy_uri(self.control_url, key=self.sig_key, iss=self.sig_iss)
+            if verify
+            else f"{self.control_url}/"
+        )
+        extra = [(name, value) for name, value in (("iss", iss), ("key", key)) if value]
+        if not extra:
+            return uri
+        query = urllib.parse.urlencode(extra, safe=":", quote_via=urllib.parse.quote)
+        return f"{uri}{'&' if '?' in uri else '?'}{query}"
 
     # ------------------------------------------------------------ lifecycle
 
     @property
     def running(self) -> bool:
+        """Whether the runner process is alive (its children may outlive it)."""
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def child_pids(self) -> list[int]:
+        """The PIDs of the runner's children (condure, zurl, proxy, handler)
+        still running, as their ``run/*.pid`` files named them."""
+        return [child.pid for child in self._alive_children()]
 
     def start(self) -> Pushpin:
         """Start and wait until truly ready; :class:`PushpinError` otherwise.
@@ -368,21 +401,27 @@ class Pushpin:
         return complete.decode(errors="replace").splitlines()
 
     def subscriptions(
-        self, channel: str | None = None, since: int = 0
+        self,
+        channel: str | None = None,
+        since: int = 0,
+        *,
+        retry: bool | None = None,
     ) -> list[Subscription]:
-        """Subscriptions the handler logged (one per connection and channel)."""
+        """Subscriptions the handler logged: one per held request and channel.
+
+        ``retry`` keeps only the requests Pushpin re-sent to the origin
+        (True) or only first requests (False); see :meth:`wait_for_subscribers`.
+        """
         found = []
         for line in self._handler_lines(since):
             match = _SUBSCRIBE.match(line)
-            if match and channel in (None, match.group(3)):
-                found.append(
-                    Subscription(
-                        match.group(1),
-                        match.group(2),
-                        match.group(3),
-                        bool(match.group(4)),
-                    )
-                )
+            if not match or channel not in (None, match.group(3)):
+                continue
+            sub = Subscription(
+                match.group(1), match.group(2), match.group(3), bool(match.group(4))
+            )
+            if retry in (None, sub.retry):
+                found.append(sub)
         return found
 
     def deliveries(self, channel: str | None = None, since: int = 0) -> list[Delivery]:
@@ -397,36 +436,70 @@ class Pushpin:
         return found
 
     def wait_for_subscribers(
-        self, channel: str, count: int = 1, *, since: int = 0, timeout: float = 10.0
+        self,
+        channel: str,
+        count: int = 1,
+        *,
+        since: int = 0,
+        retry: bool | None = None,
+        timeout: float = 10.0,
     ) -> list[Subscription]:
-        """Wait until ``count`` connections subscribed to ``channel`` after ``since``.
+        """Wait until ``count`` held requests subscribed to ``channel`` after ``since``.
 
-        The handler logs a subscription once the connection is held on the
+        The handler logs a subscription once the request is held on the
         channel, so a publish after this returns reaches it. (It does not log
         unsubscribes: take a :meth:`handler_mark` before the clients connect.)
+
+        One caveat for long-polls: about a second after a channel gets its
+        first subscriber, Pushpin re-sends the held long-polls on it to the
+        origin (``SUBSCRIBED_DELAY`` in its ``src/handler/engine.cpp``), and
+        an ``http-response`` published while one is away is dropped for it.
+        ``retry=True`` waits for those re-held requests (logged ``… retry``),
+        after which nothing more happens to them until they are answered.
         """
-        found = _wait(
-            lambda: (s := self.subscriptions(channel, since)) and len(s) >= count and s,
-            timeout,
-        )
-        if not found:
-            have = len(self.subscriptions(channel, since))
+
+        def enough() -> list[Subscription] | None:
+            found = self.subscriptions(channel, since, retry=retry)
+            return found if len(found) >= count else None
+
+        found = _wait(enough, timeout)
+        if found is None:
+            have = len(self.subscriptions(channel, since, retry=retry))
             raise AssertionError(
-                f"{have} of {count} subscriptions to {channel!r} after {timeout}s:\n"
-                + self.log_tail()
+                f"{have} of {count} subscriptions to {channel!r} "
+                f"(retry={retry}) after {timeout}s:\n" + self.log_tail()
             )
-        return list(found)
+        return found
 
     def wait_for_delivery(
-        self, channel: str, *, since: int = 0, timeout: float = 10.0
+        self,
+        channel: str,
+        receivers: int = 0,
+        *,
+        since: int = 0,
+        timeout: float = 10.0,
     ) -> Delivery:
-        """Wait for the handler to log a publish to ``channel``; its receiver count."""
-        found = _wait(lambda: self.deliveries(channel, since), timeout)
-        if not found:
-            raise AssertionError(
-                f"no publish to {channel!r} logged:\n" + self.log_tail()
+        """Wait for the handler to log a publish to ``channel`` that reached at
+        least ``receivers`` connections (after ``since``); that log line."""
+
+        def found() -> Delivery | None:
+            return next(
+                (
+                    d
+                    for d in self.deliveries(channel, since)
+                    if d.receivers >= receivers
+                ),
+                None,
             )
-        return next(iter(found))
+
+        delivery = _wait(found, timeout)
+        if delivery is None:
+            seen = [d.receivers for d in self.deliveries(channel, since)]
+            raise AssertionError(
+                f"no publish to {channel!r} reaching {receivers} receivers logged "
+                f"(saw {seen}):\n" + self.log_tail()
+            )
+        return delivery
 
     # ------------------------------------------------------------ publishing
 
@@ -543,6 +616,7 @@ class Pushpin:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _LIVE.add(self)
         deadline = started + self.ready_timeout
         checks: list[tuple[str, Callable[[], bool]]] = [
             ("publish API", self._publish_ready),
@@ -663,6 +737,7 @@ class Pushpin:
                 )
         self._children = []
         self._remove_pid_files()
+        _LIVE.discard(self)
         if check_ports:
             self._check_ports_free()
 
@@ -768,13 +843,16 @@ def stream_hold(
     *,
     first: str = "event: ready\ndata: {}\n\n",
     keep_alive: int | None = 20,
+    keep_alive_content: str = ":\n\n",
     headers: Sequence[tuple[str, str]] = (),
 ) -> OriginAnswer:
     """The origin's answer that makes Pushpin hold an SSE stream on ``channels``.
 
-    ``keep_alive`` seconds of idle time between ``:`` comments, or None for
-    none. The ``\\n`` in ``Grip-Keep-Alive`` is a literal backslash-n, which
-    ``format=cstring`` tells Pushpin to unescape.
+    ``keep_alive`` is the idle time in seconds after which Pushpin sends
+    ``keep_alive_content`` (None: no ``Grip-Keep-Alive``). The content goes
+    into the header in Pushpin's ``cstring`` format, so its line breaks are
+    written as a literal backslash-n (see :func:`cstring`). An empty
+    ``channels`` sends no ``Grip-Channel`` at all.
     """
     names = [channels] if isinstance(channels, str) else list(channels)
     grip: list[tuple[str, str]] = [
@@ -786,9 +864,24 @@ def stream_hold(
         grip.append(("Grip-Channel", ", ".join(names)))
     if keep_alive is not None:
         grip.append(
-            ("Grip-Keep-Alive", f":\\n\\n; format=cstring; timeout={keep_alive}")
+            (
+                "Grip-Keep-Alive",
+                f"{cstring(keep_alive_content)}; format=cstring; timeout={keep_alive}",
+            )
         )
     return OriginAnswer(200, [*grip, *headers], first)
+
+
+def cstring(text: str) -> str:
+    """``text`` escaped as a ``Grip-Keep-Alive`` value in ``format=cstring``.
+
+    Pushpin unescapes ``\\\\``, ``\\n``, ``\\r`` and ``\\xHH``; a header
+    value can carry no raw line break. ``;`` would end the value early (it
+    starts the parameters), so it is refused rather than escaped.
+    """
+    if ";" in text:
+        raise ValueError(f"a keep-alive value can't contain ';': {text!r}")
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def response_hold(
@@ -827,8 +920,8 @@ class GripOrigin:
     def __init__(
         self,
         *,
-        sig_key: bytes = DEFAULT_SIG_KEY,
-        sig_iss: str | None = DEFAULT_SIG_ISS,
+        sig_key: bytes = SIG_KEY,
+        sig_iss: str | None = SIG_ISS,
         require_sig: bool = True,
     ) -> None:
         self.sig_key = sig_key

@@ -397,6 +397,12 @@ class SSEClient:
         )
         return self.comments
 
+    def wait_for_comment(
+        self, number: int = 1, timeout: float | None = None
+    ) -> SSEComment:
+        """The ``number``-th comment line of the stream (1-based), waiting for it."""
+        return self.wait_for_comments(number, timeout)[number - 1]
+
     def wait_for_body(self, needle: bytes, timeout: float | None = None) -> bytes:
         """Wait until the raw body contains ``needle`` (for non-SSE answers)."""
         self._wait(
@@ -557,6 +563,11 @@ class AsyncSSEClient:
             lambda: len(self._records.comments) >= count, timeout, f"{count} comments"
         )
         return self.comments
+
+    async def wait_for_comment(
+        self, number: int = 1, timeout: float = 10.0
+    ) -> SSEComment:
+        return (await self.wait_for_comments(number, timeout))[number - 1]
 
     async def wait_for_eof(self, timeout: float = 10.0) -> None:
         await self._wait(lambda: self._records.eof, timeout, "the end of the stream")
