@@ -15,7 +15,10 @@ side and next to another test run. Why each step is the way it is:
   50 ms after spawn, before the proxy and handler are wired together; a
   request sent then is dropped or gets ``500 Accept service unavailable``.
   :meth:`Pushpin.start` therefore waits until a publish, a request proxied to
-  the origin *and* a stream held by Pushpin's built-in test handler all work.
+  the origin *and* a stream held by Pushpin's built-in test handler all work,
+  and until condure's keep-alive timer is past the connection slots a test
+  will use first: a keep-alive that lands on a stream mid-handoff cuts it
+  (:meth:`Pushpin._sweeps_done` has the details).
 * **Subscriptions.** Pushpin keeps no history: a publish to a channel nobody
   is subscribed to yet is lost. Tests wait for the subscription, either on the
   client's first SSE chunk or, for clients they can't watch (browsers), on the
@@ -79,6 +82,9 @@ from tests.helpers.ports import wait_ports_free
 PROBE_HOST = "probe.invalid"
 #: The services a test instance runs; zurl included (see the module docstring).
 SERVICES = ("condure", "zurl", "pushpin-proxy", "pushpin-handler")
+#: Seconds after condure's start by which its keep-alive timer has swept the
+#: first 336 connection slots of each worker (see :meth:`Pushpin._sweeps_done`).
+_SWEEPS_CLEAR = 0.35
 #: The environment variable that turns a missing Pushpin into a skip.
 SKIP_ENV = "FLASK_FANOUT_SKIP_PUSHPIN"
 
@@ -622,6 +628,7 @@ class Pushpin:
             ("publish API", self._publish_ready),
             ("proxy to the origin", self._proxy_ready),
             ("held stream", self._stream_ready),
+            ("condure's first keep-alive sweeps", self._sweeps_done),
         ]
         pending = "spawn"
         while checks:
@@ -642,6 +649,29 @@ class Pushpin:
             time.sleep(0.05)
         self.startup_seconds = time.monotonic() - started
         self._read_children()
+
+    def _sweeps_done(self) -> bool:
+        """Whether condure's keep-alive timer has passed the low connection slots.
+
+        Every 100 ms condure sends a keep-alive for the next slice of its
+        connection table (``stream_maxconn / 450`` slots, 112 with the
+        runner's default ``client_maxconn``), so one sweep takes 45 s. A
+        keep-alive for a request that is being handed from the proxy to the
+        handler goes to the proxy, and the handler then cancels the stream
+        ("received message out of sequence"): the client gets a ``200`` head
+        and a cut body. A fresh instance's connections sit in the first
+        slots, which the first ticks reach about 100-300 ms after condure
+        starts; once they are past, those slots are not visited again for
+        45 s. (Seen as 3 of 60 fresh instances cutting some of 50 streams
+        opened at once right after start; 0 of 120 once this waited. See
+        ``src/connmgr/server.rs`` of fastly/pushpin, ``KEEP_ALIVE_*``.)
+        """
+        try:
+            pid = int((self.run_dir / "condure.pid").read_text().strip())
+            born = psutil.Process(pid).create_time()
+        except (OSError, ValueError, psutil.Error):
+            return False
+        return time.time() >= born + _SWEEPS_CLEAR
 
     def _publish_ready(self) -> bool:
         try:
@@ -907,6 +937,14 @@ def response_hold(
     return OriginAnswer(200, [*grip, *headers], body)
 
 
+class _OriginServer(ThreadingHTTPServer):
+    # zurl opens a connection to the origin per request in flight; with the
+    # socketserver default backlog of 5, a burst of them overflows it and the
+    # kernel drops SYNs, which the client retries only after a second.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class GripOrigin:
     """A GRIP origin on a free loopback port that checks every ``Grip-Sig``.
 
@@ -930,8 +968,7 @@ class GripOrigin:
         self.routes: dict[str, Responder] = {}
         self.requests: list[OriginRequest] = []
         self.cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _origin_handler(self))
-        self._server.daemon_threads = True
+        self._server = _OriginServer(("127.0.0.1", 0), _origin_handler(self))
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True

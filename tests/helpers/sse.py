@@ -174,6 +174,21 @@ class _Records:
         return self.parser.retry
 
 
+def _missing(
+    what: str, timeout: float, url: str, status: int | None, records: _Records
+) -> str:
+    """Why a wait failed, with what the connection did receive."""
+    why = (
+        f"the stream ended ({records.error!r})"
+        if records.eof
+        else f"not within {timeout}s"
+    )
+    return (
+        f"{what} not seen on {url}: {why}; status {status}, "
+        f"{len(records.events)} events, body so far {bytes(records.body[-300:])!r}"
+    )
+
+
 def _request_headers(
     headers: Mapping[str, str] | None,
     cookies: Mapping[str, str] | None,
@@ -363,15 +378,15 @@ class SSEClient:
     def _wait(
         self, predicate: Callable[[], Any], timeout: float | None, what: str
     ) -> Any:
+        """Wait for ``predicate``; fail at the timeout, or at once if the
+        stream ended without it (nothing more can arrive)."""
         limit = self.timeout if timeout is None else timeout
         with self._cond:
-            value = self._cond.wait_for(predicate, limit)
+            self._cond.wait_for(lambda: predicate() or self._records.eof, limit)
+            value = predicate()
             if not value:
                 raise AssertionError(
-                    f"{what} not seen within {limit}s on {self.url} "
-                    f"(status {self.status}, "
-                    f"{len(self._records.events)} events, eof={self._records.eof}, "
-                    f"body so far {bytes(self._records.body[-300:])!r})"
+                    _missing(what, limit, self.url, self.status, self._records)
                 )
             return value
 
@@ -533,13 +548,14 @@ class AsyncSSEClient:
     async def _wait(
         self, predicate: Callable[[], bool], timeout: float, what: str
     ) -> None:
+        """As :meth:`SSEClient._wait`: fail at the timeout or at the end of
+        the stream, whichever comes first without ``predicate``."""
         deadline = time.monotonic() + timeout
         while not predicate():
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._records.eof:
                 raise AssertionError(
-                    f"{what} not seen within {timeout}s on {self.url} "
-                    f"(status {self.status}, {len(self._records.events)} events)"
+                    _missing(what, timeout, self.url, self.status, self._records)
                 )
             self._changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
