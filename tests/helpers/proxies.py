@@ -309,10 +309,13 @@ class BufferingProxy(_Proxy):
 
     async def _flush(self, exchange: Exchange) -> None:
         if exchange.held:
-            exchange.client.write(bytes(exchange.held))
-            self.bytes_forwarded += len(exchange.held)
-            self.flushes += 1
+            data = bytes(exchange.held)
             exchange.held.clear()
+            # Count first: the client (another thread) may act on the bytes
+            # before this coroutine runs on after write().
+            self.bytes_forwarded += len(data)
+            self.flushes += 1
+            exchange.client.write(data)
             await exchange.client.drain()
 
     async def _respond(
