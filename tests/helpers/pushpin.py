@@ -14,8 +14,10 @@ side and next to another test run. Why each step is the way it is:
 * **Readiness.** condure accepts connections and ``/publish/`` answers about
   50 ms after spawn, before the proxy and handler are wired together; a
   request sent then is dropped or gets ``500 Accept service unavailable``.
-  :meth:`Pushpin.start` therefore waits until a publish, a request proxied to
-  the origin *and* a stream held by Pushpin's built-in test handler all work,
+  :meth:`Pushpin.start` therefore waits until a publish, a request proxied
+  through zurl (to a port of our own that refuses it, so the origin need not
+  be serving yet) *and* a stream held by Pushpin's built-in test handler all
+  work,
   and until condure's keep-alive timer is past the connection slots a test
   will use first: a keep-alive that lands on a stream mid-handoff cuts it
   (:meth:`Pushpin._sweeps_done` has the details).
@@ -80,6 +82,9 @@ from tests.helpers.ports import wait_ports_free
 
 #: Host of the routes-file entry served by Pushpin's built-in test handler.
 PROBE_HOST = "probe.invalid"
+#: Host of the routes-file entry that sends requests, through zurl, to a
+#: loopback port that refuses connections: a prompt 502 once zurl is wired.
+ZURL_PROBE_HOST = "zurl-probe.invalid"
 #: The services a test instance runs; zurl included (see the module docstring).
 SERVICES = ("condure", "zurl", "pushpin-proxy", "pushpin-handler")
 #: Seconds after condure's start by which its keep-alive timer has swept the
@@ -187,7 +192,6 @@ class Pushpin:
         config: Mapping[str, Mapping[str, str]] | None = None,
         directory: Path | None = None,
         ready_timeout: float = 10.0,
-        probe_path: str = "/_pushpin_ready_probe",
     ) -> None:
         self.binary = require_pushpin()
         self.sig_key = sig_key.encode() if isinstance(sig_key, str) else sig_key
@@ -206,7 +210,11 @@ class Pushpin:
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="flask-fanout-pushpin-"))
         self.ready_timeout = ready_timeout
-        self.probe_path = probe_path
+        # Bound and never listening: connecting to it is refused at once. The
+        # readiness probe proxies to it rather than to the origin, so Pushpin
+        # can start before the origin serves, and the origin never sees it.
+        self._refuser = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._refuser.bind(("127.0.0.1", 0))
         self._ports_assigned: PushpinPorts | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._children: list[_Child] = []
@@ -344,6 +352,7 @@ class Pushpin:
     def close(self) -> None:
         """Stop, and remove the directory if this instance made it."""
         self.stop()
+        self._refuser.close()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -570,7 +579,10 @@ class Pushpin:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         options = "".join(f",{opt}" for opt in self.route_options)
         targets = " ".join(f"127.0.0.1:{port}{options}" for port in self.origin_ports)
-        (self.dir / "routes").write_text(f"{PROBE_HOST} test\n* {targets}\n")
+        refused = self._refuser.getsockname()[1]
+        (self.dir / "routes").write_text(
+            f"{PROBE_HOST} test\n{ZURL_PROBE_HOST} 127.0.0.1:{refused}\n* {targets}\n"
+        )
         sections: dict[str, dict[str, str]] = {
             "global": {
                 "include": "{libdir}/internal.conf",
@@ -682,11 +694,14 @@ class Pushpin:
 
     def _proxy_ready(self) -> bool:
         try:
-            answer = http_request(self.url + self.probe_path, timeout=0.5)
+            answer = http_request(
+                f"{self.url}/", headers={"Host": ZURL_PROBE_HOST}, timeout=0.5
+            )
         except (OSError, http.client.HTTPException):
             return False
-        # 500 is Pushpin's "Accept service unavailable": the handler isn't wired yet.
-        return answer.status != 500
+        # A 502 (the refused upstream) means condure, the proxy and zurl all
+        # took part; 500 is "Accept service unavailable" (not wired yet).
+        return answer.status == 502
 
     def _stream_ready(self) -> bool:
         request = (
