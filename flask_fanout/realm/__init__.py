@@ -25,6 +25,7 @@ import base64
 import concurrent.futures
 import contextlib
 import threading
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -32,9 +33,11 @@ from flask_fanout import _local
 from flask_fanout.realm._app import READY_LINE
 from flask_fanout.realm._app import RealmServer
 from flask_fanout.realm._bayeux import Limits
+from flask_fanout.realm._grip_options import GripLimits
+from flask_fanout.realm._grip_options import GripOptions
 from flask_fanout.realm._keys import Settings
 
-__all__ = ["READY_LINE", "Limits", "LocalRealm"]
+__all__ = ["READY_LINE", "GripLimits", "Limits", "LocalRealm"]
 
 
 class LocalRealm:
@@ -55,6 +58,12 @@ class LocalRealm:
     :param allow_client_publish: let Bayeux clients publish. Off by default:
         browsers only receive hints; publishing is the server's job.
     :param limits: timeouts and size bounds (see :class:`Limits`).
+    :param origin: the app's base URL (``http://127.0.0.1:5000``) that the
+        GRIP stand-in forwards ``…/_fanout/events`` requests to; can be set
+        later with :meth:`set_origin`.
+    :param allowed_origins: page origins granted CORS on the stream besides
+        those on the realm's own host.
+    :param grip_limits: bounds of the GRIP stand-in (see :class:`GripLimits`).
     """
 
     def __init__(
@@ -67,6 +76,9 @@ class LocalRealm:
         websocket: bool = True,
         allow_client_publish: bool = False,
         limits: Limits | None = None,
+        origin: str | None = None,
+        allowed_origins: Iterable[str] = (),
+        grip_limits: GripLimits | None = None,
     ) -> None:
         try:
             raw_key = base64.b64decode(key, validate=True)
@@ -74,8 +86,9 @@ class LocalRealm:
             raise ValueError(
                 "LocalRealm key must be base64 (as Fanout issues realm keys)"
             ) from exc
+        grip = GripOptions(origin, tuple(allowed_origins), grip_limits or GripLimits())
         self.server = RealmServer(
-            Settings(realm_id=realm_id, key=raw_key, websocket=websocket),
+            Settings(realm_id=realm_id, key=raw_key, websocket=websocket, grip=grip),
             host=host,
             port=port,
             limits=limits,
@@ -197,7 +210,17 @@ class LocalRealm:
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters served at ``GET /stats``."""
         result: dict[str, Any] = self.call(self.server.engine.snapshot)
+        result["grip"] = self.call(self.server.grip.snapshot)
         return result
+
+    def set_origin(self, url: str | None) -> None:
+        """Point the GRIP stand-in at the app; safe from any thread, any time.
+
+        The embedded realm learns the app's address from its first request.
+
+        :raises ValueError: naming what is wrong with ``url``.
+        """
+        self.server.grip.set_origin(url)
 
     def publish(self, channel: str, data: Any) -> int:
         """Deliver ``data`` on realm channel ``channel``, bypassing HTTP.

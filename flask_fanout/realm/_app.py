@@ -19,6 +19,9 @@ from flask_fanout.realm import _publish_api
 from flask_fanout.realm import _transports
 from flask_fanout.realm._bayeux import Engine
 from flask_fanout.realm._bayeux import Limits
+from flask_fanout.realm._grip_proxy import GRIP_KEY
+from flask_fanout.realm._grip_proxy import GripStandIn
+from flask_fanout.realm._grip_proxy import install_grip
 from flask_fanout.realm._keys import ENGINE_KEY
 from flask_fanout.realm._keys import SETTINGS_KEY
 from flask_fanout.realm._keys import Settings
@@ -44,7 +47,9 @@ async def _faye_script(request: web.Request) -> web.StreamResponse:
 async def _stats(request: web.Request) -> web.Response:
     # No CORS header: other web pages the developer visits have no business
     # reading channel names off a loopback realm.
-    response = web.json_response(request.app[ENGINE_KEY].snapshot())
+    snapshot = request.app[ENGINE_KEY].snapshot()
+    snapshot["grip"] = request.app[GRIP_KEY].snapshot()
+    response = web.json_response(snapshot)
     response.headers["Cache-Control"] = "no-cache, no-store"
     return response
 
@@ -57,11 +62,14 @@ async def _index(request: web.Request) -> web.Response:
             "  Bayeux:  /bayeux\n"
             f"  publish: POST /realm/{realm}/publish/\n"
             "  stats:   /stats\n"
+            "  GRIP:    GET .../_fanout/events (held for the origin), POST /publish/\n"
         )
     )
 
 
-def build_app(engine: Engine, settings: Settings) -> web.Application:
+def build_app(
+    engine: Engine, settings: Settings, grip: GripStandIn | None = None
+) -> web.Application:
     """The routes of a realm around an existing engine."""
     app = web.Application(client_max_size=engine.limits.max_publish_body + 1)
     app[ENGINE_KEY] = engine
@@ -72,6 +80,7 @@ def build_app(engine: Engine, settings: Settings) -> web.Application:
     app.router.add_get("/stats", _stats)
     app.router.add_get("/", _index)
     _publish_api.install(app)
+    install_grip(app, grip if grip is not None else GripStandIn(settings))
     return app
 
 
@@ -91,6 +100,7 @@ class RealmServer:
         self.host = host
         self.port = port
         self.engine = Engine(limits=limits, allow_client_publish=allow_client_publish)
+        self.grip = GripStandIn(settings)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -100,7 +110,7 @@ class RealmServer:
 
     async def start(self) -> None:
         """Bind and listen; raises ``OSError`` if the port is taken."""
-        app = build_app(self.engine, self.settings)
+        app = build_app(self.engine, self.settings, self.grip)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )

@@ -63,6 +63,17 @@ def _app_config() -> Any:
     show_default=True,
     help="Seconds without a connect before a session expires.",
 )
+@click.option(
+    "--origin",
+    default=None,
+    help="The app's base URL for GRIP stream requests (http://HOST:PORT).",
+)
+@click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    help="A page origin granted CORS on the stream (repeatable).",
+)
 @with_appcontext
 def realm_command(
     host: str | None,
@@ -73,6 +84,8 @@ def realm_command(
     allow_client_publish: bool,
     connect_timeout: float,
     session_timeout: float,
+    origin: str | None,
+    allowed_origins: tuple[str, ...],
 ) -> None:
     """Run the local realm (publish API + Bayeux) in the foreground."""
     config = _app_config()
@@ -86,6 +99,8 @@ def realm_command(
         websocket=not no_websocket,
         allow_client_publish=allow_client_publish,
         limits=Limits(connect_timeout=connect_timeout, session_timeout=session_timeout),
+        origin=origin,
+        allowed_origins=allowed_origins,
     )
     if status:
         raise SystemExit(status)

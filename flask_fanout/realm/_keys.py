@@ -7,6 +7,7 @@ import dataclasses
 from aiohttp import web
 
 from flask_fanout.realm._bayeux import Engine
+from flask_fanout.realm._grip_options import GripOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +18,8 @@ class Settings:
     #: The decoded realm key: the HS256 secret of publish tokens.
     key: bytes = dataclasses.field(repr=False)
     websocket: bool = True
+    #: The GRIP stand-in: origin, CORS origins, bounds.
+    grip: GripOptions = dataclasses.field(default_factory=GripOptions)
 
 
 ENGINE_KEY = web.AppKey("engine", Engine)

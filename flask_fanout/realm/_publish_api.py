@@ -17,8 +17,10 @@ import jwt
 from aiohttp import web
 
 from flask_fanout._channels import validate_channel
+from flask_fanout.realm import _grip_items
 from flask_fanout.realm._bayeux import json_depth_ok
 from flask_fanout.realm._bayeux import loads
+from flask_fanout.realm._grip_holds import HOLDS_KEY
 from flask_fanout.realm._keys import ENGINE_KEY
 from flask_fanout.realm._keys import SETTINGS_KEY
 
@@ -87,8 +89,10 @@ def _items(body: Any, max_items: int) -> list[tuple[str, Any]]:
             value = item["json-object"]
         elif isinstance(formats, dict) and "json-object" in formats:
             value = formats["json-object"]
+        elif _grip_items.carries_grip_format(item):
+            continue  # GRIP only: checked and delivered by the GRIP stand-in
         else:
-            raise _Refused(400, f"Item {number} has no json-object format")
+            raise _Refused(400, f"Item {number} has no json-object or GRIP format")
         parsed.append((channel, value))
     return parsed
 
@@ -100,7 +104,10 @@ async def publish(request: web.Request) -> web.Response:
     try:
         if request.content_length is not None and request.content_length > limit:
             raise _Refused(413, f"Body larger than {limit} bytes")
-        _check_token(request, request.match_info["realm"])
+        _check_token(
+            request,
+            request.match_info.get("realm", request.app[SETTINGS_KEY].realm_id),
+        )
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
@@ -114,12 +121,17 @@ async def publish(request: web.Request) -> web.Response:
         if not json_depth_ok(body, engine.limits.max_depth + 3):
             raise _Refused(400, "JSON is nested too deeply")
         items = _items(body, engine.limits.max_items)
+        try:
+            grip_items = _grip_items.parse_items(body["items"])
+        except _grip_items.BadGripItem as exc:
+            raise _Refused(400, str(exc)) from exc
     except _Refused as exc:
         kind = {401: "unauthorized", 413: "too_large"}.get(exc.status, "bad_request")
         engine.stats.error(f"publish_{kind}")
         return _refuse(exc.status, str(exc))
     delivered = sum(engine.publish("/" + channel, value) for channel, value in items)
-    return web.json_response({"published": len(items), "delivered": delivered})
+    delivered += request.app[HOLDS_KEY].publish(grip_items)
+    return web.json_response({"published": len(body["items"]), "delivered": delivered})
 
 
 def install(app: web.Application) -> None:

@@ -23,6 +23,7 @@ from flask_fanout import _local
 from flask_fanout.realm._app import READY_LINE
 from flask_fanout.realm._app import RealmServer
 from flask_fanout.realm._bayeux import Limits
+from flask_fanout.realm._grip_options import GripOptions
 from flask_fanout.realm._keys import Settings
 
 
@@ -56,15 +57,18 @@ def serve(
     websocket: bool = True,
     allow_client_publish: bool = False,
     limits: Limits | None = None,
+    origin: str | None = None,
+    allowed_origins: Sequence[str] = (),
 ) -> int:
     """Serve until SIGINT/SIGTERM; returns a process exit status."""
     try:
         raw_key = decode_key(key)
+        grip = GripOptions(origin=origin, allowed_origins=tuple(allowed_origins))
     except ValueError as exc:
         print(f"flask-fanout realm: {exc}", file=sys.stderr)
         return 2
     server = RealmServer(
-        Settings(realm_id=realm_id, key=raw_key, websocket=websocket),
+        Settings(realm_id=realm_id, key=raw_key, websocket=websocket, grip=grip),
         host=host,
         port=port,
         limits=limits,
@@ -125,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=Limits.session_timeout,
         help="seconds without a connect before a session expires (default %(default)s)",
     )
+    parser.add_argument(
+        "--origin",
+        default=None,
+        help="the app's base URL (http://HOST:PORT) that GRIP stream requests "
+        "(.../_fanout/events) are forwarded to",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        dest="allowed_origins",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a page origin granted CORS on the stream besides the realm's own "
+        "host (repeatable)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level")
     return parser
 
@@ -144,4 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits=Limits(
             connect_timeout=args.connect_timeout, session_timeout=args.session_timeout
         ),
+        origin=args.origin,
+        allowed_origins=args.allowed_origins,
     )
