@@ -1,7 +1,7 @@
 # The two commands a new machine needs:
 #   make demo   install everything, then run the example on http://127.0.0.1:5000
 #   make test   install everything (Chromium included), then run every test
-.PHONY: demo test install install-system js lint typecheck test-js test-py bench clean
+.PHONY: demo test install install-system js lint typecheck test-js test-py docs bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: install
 	FLASK_APP=example.app $(PY) -m flask run --debug --host 127.0.0.1 --port 5000
 
-test: install install-system lint typecheck test-js test-py
+test: install install-system lint typecheck docs test-js test-py
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,10 +51,16 @@ test-js: js
 test-py: install
 	$(PY) -m pytest
 
+# The documentation site (Sphinx + MyST), warnings as errors. -E rebuilds from
+# scratch, so a warning in a page that did not change still fails the build.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html $(SPHINXOPTS) docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 bench: install
 	$(PY) -m benchmarks.publish_overhead
 	$(PY) -m benchmarks.realm_fanout
 	$(PY) -m benchmarks.publish_to_screen
 
 clean:
-	rm -rf $(VENV) js/node_modules js/dist flask_fanout/static build dist *.egg-info
+	rm -rf $(VENV) js/node_modules js/dist flask_fanout/static build dist *.egg-info docs/_build

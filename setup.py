@@ -4,6 +4,13 @@ Everything declarative lives in ``pyproject.toml``. This file only hooks the
 ``js/`` build (npm + esbuild) into ``build_py`` and ``sdist``, so that a wheel
 or an sdist always carries the built browser files and the people who install
 them never need Node.
+
+The built files are rebuilt whenever a source under ``js/`` is newer than any
+of them, so a wheel never ships a stale bundle. Switches (environment):
+
+* ``FLASK_FANOUT_BUILD_JS=1``: always rebuild;
+* ``FLASK_FANOUT_SKIP_JS=1``: never build, ship what is there (for packagers
+  who built the JS themselves).
 """
 
 from __future__ import annotations
@@ -13,60 +20,88 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from setuptools import setup
-from setuptools.command.build_py import build_py
-from setuptools.command.sdist import sdist
-
 ROOT = Path(__file__).resolve().parent
-JS = ROOT / "js"
-STATIC = ROOT / "flask_fanout" / "static"
+#: What the JS build reads: a change to any of them makes the output stale.
+SOURCES = (
+    "js/src",
+    "js/scripts",
+    "js/types",
+    "js/package.json",
+    "js/package-lock.json",
+)
 
 
-def _built() -> bool:
-    return any(STATIC.glob("flask-fanout-*.min.js")) and any(
-        STATIC.glob("faye-browser-*.min.js")
-    )
+def _built(root: Path) -> list[Path]:
+    static = root / "flask_fanout" / "static"
+    return [
+        *static.glob("flask-fanout-*.min.js"),
+        *static.glob("faye-browser-*.min.js"),
+    ]
 
 
-def build_js(force: bool = False) -> None:
-    """Run ``npm ci`` (when needed) and ``npm run build`` in ``js/``.
+def _newest_source(root: Path) -> float:
+    newest = 0.0
+    for name in SOURCES:
+        path = root / name
+        files = path.rglob("*") if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                newest = max(newest, file.stat().st_mtime)
+    return newest
 
-    Building from an sdist finds no ``js/package-lock.json`` next to already
-    built files and skips straight on, which is what keeps Node optional for
-    anyone installing a release.
+
+def stale_reason(root: Path = ROOT) -> str | None:
+    """Why the built files must be (re)built, or ``None`` when they are current.
+
+    Building from an sdist finds no ``js/package.json``: the shipped files
+    are used as they are, which is what keeps Node optional for anyone
+    installing a release.
     """
+    built = _built(root)
+    if not (root / "js" / "package.json").exists():
+        return None if built else "flask_fanout/static is empty and js/ is missing"
+    if not built:
+        return "the JS client has not been built"
+    if _newest_source(root) > min(p.stat().st_mtime for p in built):
+        return "js/ has sources newer than the built files in flask_fanout/static"
+    return None
+
+
+def build_js(root: Path = ROOT) -> None:
+    """Run ``npm ci`` (when needed) and ``npm run build`` in ``js/`` if needed."""
     if os.environ.get("FLASK_FANOUT_SKIP_JS") == "1":
         return
-    if not (JS / "package.json").exists():
-        if _built():
-            return
-        raise RuntimeError(
-            "flask_fanout/static is empty and js/ is missing: cannot build"
-        )
-    if _built() and not force and os.environ.get("FLASK_FANOUT_BUILD_JS") != "1":
+    reason = stale_reason(root)
+    if os.environ.get("FLASK_FANOUT_BUILD_JS") == "1":
+        reason = reason or "FLASK_FANOUT_BUILD_JS=1"
+    if reason is None:
         return
+    js = root / "js"
     npm = shutil.which("npm")
-    if npm is None:
-        if _built():
-            return
+    if not (js / "package.json").exists() or npm is None:
         raise RuntimeError(
-            "Building Flask-Fanout from source needs Node.js and npm for js/"
+            f"Cannot build Flask-Fanout's browser files ({reason}): building from "
+            "a source checkout needs Node.js and npm. Install them, or set "
+            "FLASK_FANOUT_SKIP_JS=1 to ship the files as they are."
         )
-    if not (JS / "node_modules" / ".package-lock.json").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
-    subprocess.run([npm, "run", "build"], cwd=JS, check=True)
+    if not (js / "node_modules" / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True)
+    subprocess.run([npm, "run", "build"], cwd=js, check=True)
 
 
-class BuildPyWithJS(build_py):
-    def run(self) -> None:
-        build_js()
-        super().run()
+if __name__ == "__main__":  # setuptools runs this file as __main__
+    from setuptools import setup
+    from setuptools.command.build_py import build_py
+    from setuptools.command.sdist import sdist
 
+    class BuildPyWithJS(build_py):
+        def run(self) -> None:
+            build_js()
+            super().run()
 
-class SdistWithJS(sdist):
-    def run(self) -> None:
-        build_js()
-        super().run()
+    class SdistWithJS(sdist):
+        def run(self) -> None:
+            build_js()
+            super().run()
 
-
-setup(cmdclass={"build_py": BuildPyWithJS, "sdist": SdistWithJS})
+    setup(cmdclass={"build_py": BuildPyWithJS, "sdist": SdistWithJS})

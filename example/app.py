@@ -1,6 +1,9 @@
-"""The comments app from the seed, on Flask-Fanout.
+"""A small comments app on Flask-Fanout.
 
 Each page has a comment thread and its own channel, ``comments-<page id>``.
+Page 3 is private: only a signed-in visitor may read it, its comments or its
+channel (the channel authorizer, on the GRIP backend). ``/pages/<id>/live``
+shows the same thread with htmx and no page script at all.
 Posting a comment stores it and, only once the transaction has committed,
 publishes a *hint* on that channel. Every open view of the page reacts to the
 hint by fetching the comments newer than the last one it shows, so the hint
@@ -13,7 +16,10 @@ Run it from the repository root with ``make demo``, or::
     FLASK_APP=example.app flask run --debug
 
 With no ``FANOUT_REALM_ID`` the extension starts the local realm inside the
-development server. Any ``FANOUT_*`` environment variable is read as a
+development server. Behind Pushpin, only environment variables change::
+
+    FANOUT_BACKEND=grip FANOUT_GRIP_URL='http://127.0.0.1:5561/?verify-key=...'
+ Any ``FANOUT_*`` environment variable is read as a
 setting (JSON values are decoded), e.g. ``FANOUT_POLL_INTERVAL=2``.
 """
 
@@ -34,6 +40,7 @@ from flask import jsonify
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_sqlalchemy import SQLAlchemy
@@ -71,11 +78,14 @@ SEED_PAGES = [
         "channel: comments posted on other pages never reach this one.",
     ),
     (
-        "Roadmap",
-        "Stop the realm and comments still arrive, by polling every few "
-        "seconds; start it again and they are instant again.",
+        "Members only: the roadmap",
+        "A private page: sign in (any name will do) to read it. Its channel "
+        "is private too, so hints about it never reach a signed-out window.",
     ),
 ]
+#: Pages (and so channels) only a signed-in visitor may read.
+PRIVATE_PAGES = frozenset({3})
+MAX_NAME = 40
 
 
 class Base(DeclarativeBase):
@@ -162,6 +172,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _signed_in() -> str | None:
+    name = session.get("user")
+    return name if isinstance(name, str) and name else None
+
+
+def _readable(page_id: int) -> bool:
+    return page_id not in PRIVATE_PAGES or _signed_in() is not None
+
+
+@fanout.authorize_channel
+def can_read(channel: str) -> bool:
+    """Who may hold a stream on ``channel``: called in the stream's request.
+
+    Mirrors :func:`_readable`, so a hint reaches exactly the windows that may
+    read what it points to.
+    """
+    for page_id in PRIVATE_PAGES:
+        if channel == fanout.channel("comments", page_id):
+            return _signed_in() is not None
+    return True
+
+
 def _wants_json() -> bool:
     if request.is_json:
         return True
@@ -170,6 +202,25 @@ def _wants_json() -> bool:
 
 
 def _register_routes(app: Flask) -> None:
+    @app.context_processor
+    def signed_in() -> dict[str, Any]:
+        return {"user": _signed_in(), "private_pages": PRIVATE_PAGES}
+
+    @app.post("/login")
+    def login() -> ResponseReturnValue:
+        """Sign in with just a name: the example needs a session, not accounts."""
+        name = str(request.form.get("name") or "").strip()[:MAX_NAME]
+        if not name:
+            flash("Give a name to sign in.", "error")
+        else:
+            session["user"] = name
+        return redirect(request.referrer or url_for("index"), code=303)
+
+    @app.post("/logout")
+    def logout() -> ResponseReturnValue:
+        session.pop("user", None)
+        return redirect(url_for("index"), code=303)
+
     @app.get("/")
     def index() -> str:
         counts = dict(
@@ -182,18 +233,50 @@ def _register_routes(app: Flask) -> None:
         pages = db.session.scalars(select(Page).order_by(Page.id)).all()
         return render_template("index.html", pages=pages, counts=counts)
 
+    def _page_or_abort(page_id: int) -> Page:
+        page: Page = db.get_or_404(Page, page_id)
+        if not _readable(page.id):
+            abort(403)
+        return page
+
+    def _comments(page: Page) -> list[Comment]:
+        return list(
+            db.session.scalars(
+                select(Comment).where(Comment.page_id == page.id).order_by(Comment.id)
+            ).all()
+        )
+
+    @app.errorhandler(403)
+    def members_only(error: Exception) -> ResponseReturnValue:
+        if _wants_json():
+            return jsonify(error="Sign in to read this page."), 403
+        return render_template("private.html"), 403
+
     @app.get("/pages/<int:page_id>")
     def page(page_id: int) -> str:
-        page = db.get_or_404(Page, page_id)
-        comments = db.session.scalars(
-            select(Comment).where(Comment.page_id == page.id).order_by(Comment.id)
-        ).all()
-        return render_template("page.html", page=page, comments=comments)
+        page = _page_or_abort(page_id)
+        return render_template("page.html", page=page, comments=_comments(page))
+
+    @app.get("/pages/<int:page_id>/live")
+    def live(page_id: int) -> str:
+        """The same thread, refreshed by htmx on the module's DOM events."""
+        page = _page_or_abort(page_id)
+        return render_template("live.html", page=page, comments=_comments(page))
+
+    @app.get("/pages/<int:page_id>/fragment")
+    def fragment(page_id: int) -> ResponseReturnValue:
+        """The comment list alone: what htmx swaps in on a hint or a poll."""
+        page = _page_or_abort(page_id)
+        response = app.make_response(
+            render_template("_comments.html", page=page, comments=_comments(page))
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/pages/<int:page_id>/comments")
     def comments_since(page_id: int) -> Response:
         """Comments newer than ``since``: what a page asks for after a hint."""
-        page = db.get_or_404(Page, page_id)
+        page = _page_or_abort(page_id)
         since = request.args.get("since", 0, type=int)
         rows = db.session.scalars(
             select(Comment)
@@ -213,7 +296,7 @@ def _register_routes(app: Flask) -> None:
 
     @app.post("/pages/<int:page_id>/comments")
     def post_comment(page_id: int) -> ResponseReturnValue:
-        page = db.get_or_404(Page, page_id)
+        page = _page_or_abort(page_id)
         data: Mapping[str, Any]
         if request.is_json:
             data = request.get_json(silent=True) or {}
@@ -247,6 +330,10 @@ def _register_routes(app: Flask) -> None:
         db.session.commit()
         if _wants_json():
             return jsonify(comment.to_json()), 201
+        if request.headers.get("HX-Request") == "true":
+            # htmx posted it: a fresh form replaces the posted one, and the
+            # hint refreshes every view of the list, this one included.
+            return render_template("_live_form.html", page=page)
         return redirect(
             url_for("page", page_id=page.id, _anchor=f"c{comment.id}"), code=303
         )

@@ -1,8 +1,9 @@
-"""Flask-Fanout: pages that update themselves through a Fanout realm.
+"""Flask-Fanout: pages that update themselves when the server's data changes.
 
 The server publishes small *hints* ("comments on post 12 changed") to
-channels; the bundled browser client subscribes and refetches. See
-``docs/publishing.md`` for the server API.
+channels, through a GRIP proxy (Pushpin, Fastly Fanout) or a Bayeux realm;
+the bundled browser client subscribes and refetches through the app's own
+views. The publishing guide describes the server API.
 
 .. versionadded:: 0.1
 """
@@ -13,20 +14,24 @@ from . import signals
 from ._channels import MAX_CHANNEL_LENGTH
 from ._channels import channel
 from ._channels import validate_channel
-from ._config import FanoutConfig
 from ._errors import FanoutConfigError
 from ._errors import FanoutError
 from ._errors import InvalidChannelError
 from ._errors import InvalidPublishError
 from ._errors import PublishError
+from ._extension import Delivery
 from ._extension import FanoutExt
-from ._publisher import Publish
-from ._publisher import PublishStats
+from ._extension import PublishStats
+from ._message import Publish
+from ._settings import FanoutConfig
+from ._settings import FanoutConfigWarning
 
 __all__ = [
     "MAX_CHANNEL_LENGTH",
+    "Delivery",
     "FanoutConfig",
     "FanoutConfigError",
+    "FanoutConfigWarning",
     "FanoutError",
     "FanoutExt",
     "InvalidChannelError",

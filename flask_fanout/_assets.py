@@ -21,6 +21,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import Flask
@@ -35,7 +36,8 @@ from markupsafe import Markup
 from markupsafe import escape
 
 from flask_fanout import _static
-from flask_fanout._config import FanoutConfig
+from flask_fanout._settings import FanoutConfig
+from flask_fanout.backends import Backend
 
 __all__ = ["BLUEPRINT_NAME", "STATIC_URL_PREFIX", "register_assets", "render_script"]
 
@@ -66,6 +68,12 @@ _JSON_ESCAPES = {
 _FAYE_NAME = re.compile(r"faye-browser-\d+(?:\.\d+)*(?:-[0-9A-Za-z.]+)?\.min\.js")
 
 
+#: The suffixes of the module's builds: one classic and one ES module per backend.
+_BUILDS = frozenset(
+    f"{backend}.{kind}" for backend in ("bayeux", "grip") for kind in ("min.js", "mjs")
+)
+
+
 def _is_versioned(filename: str) -> bool:
     """Whether ``filename`` is a versioned shipped file we may serve forever.
 
@@ -77,7 +85,7 @@ def _is_versioned(filename: str) -> bool:
         return False
     prefix = f"flask-fanout-{_static.package_version()}."
     if filename.startswith(prefix):
-        return filename[len(prefix) :] in {"min.js", "mjs"}
+        return filename[len(prefix) :] in _BUILDS
     return _FAYE_NAME.fullmatch(filename) is not None
 
 
@@ -176,7 +184,7 @@ def static_url(filename: str) -> str:
         return f"{root}{STATIC_URL_PREFIX}/{filename}?v={version}"
 
 
-def _faye_source(config: FanoutConfig) -> tuple[str, str | None]:
+def faye_source(config: FanoutConfig) -> tuple[str, str | None]:
     """The Faye script's URL and integrity for this config.
 
     ``faye_url`` is None for the bundled Faye (the local realm's default): its
@@ -205,32 +213,37 @@ def _current_nonce(nonce: str | None) -> str | None:
     return None
 
 
-def _seconds(value: float) -> float | int:
-    """Seconds as an int when whole, so the JSON stays tidy (``5``, not ``5.0``)."""
-    return int(value) if float(value).is_integer() else float(value)
+def _page_host() -> str | None:
+    """The host name this page was requested on, if rendered in a request."""
+    if not has_request_context():
+        return None
+    host = urlsplit("//" + request.host).hostname
+    return host or None
 
 
 def client_config(
-    config: FanoutConfig, *, nonce: str | None = None, lazy: bool = True
+    config: FanoutConfig,
+    backend: Backend,
+    *,
+    nonce: str | None = None,
+    lazy: bool = True,
 ) -> dict[str, Any]:
     """The browser-facing settings, as the JS module expects them.
 
     This is an allow-list: only these keys ever leave the server, which is
-    what guarantees that the realm key and the publish endpoint never reach a
-    page.
+    what guarantees that the realm key, the GRIP keys and the publish
+    endpoints never reach a page. Every duration is in milliseconds.
     """
-    faye_url, faye_integrity = _faye_source(config)
     return {
-        "bayeuxUrl": config.bayeux_url,
-        "fayeUrl": faye_url,
-        "fayeIntegrity": faye_integrity,
+        "backend": backend.name,
         "transportMode": config.transport_mode,
         "throttle": round(config.throttle * 1000),
-        "pollInterval": _seconds(config.poll_interval),
-        "pollConnectedInterval": _seconds(config.poll_connected_interval),
-        "channelPrefix": config.channel_prefix,
+        "pollInterval": round(config.poll_interval * 1000),
+        "pollConnectedInterval": round(config.poll_connected_interval * 1000),
+        "channelPrefix": "",
         "nonce": nonce,
         "lazy": lazy,
+        **backend.page_config(config, _page_host()),
     }
 
 
@@ -252,31 +265,57 @@ def _script_tag(src: str, integrity: str | None, nonce: str | None) -> str:
     return f"<script {' '.join(attrs)}></script>"
 
 
+def _config_tag(settings: dict[str, Any]) -> str:
+    return (
+        f'<script type="application/json" id="{CONFIG_ELEMENT_ID}">'
+        f"{_json_for_html(settings)}</script>"
+    )
+
+
+def render_config(
+    config: FanoutConfig,
+    backend: Backend,
+    *,
+    nonce: str | None = None,
+    lazy: bool = True,
+) -> Markup:
+    """Only the config element (see :func:`render_script`)."""
+    nonce = _current_nonce(nonce)
+    return Markup(_config_tag(client_config(config, backend, nonce=nonce, lazy=lazy)))
+
+
+def module_url(backend: Backend) -> str:
+    """The versioned URL of the ES module build for ``backend``."""
+    return static_url(_static.esm_filename(backend.name))
+
+
 def render_script(
-    config: FanoutConfig, *, nonce: str | None = None, lazy: bool = True
+    config: FanoutConfig,
+    backend: Backend,
+    *,
+    nonce: str | None = None,
+    lazy: bool = True,
 ) -> Markup:
     """Render the config element and the module's ``<script>`` tag.
 
     :param config: the app's effective configuration.
+    :param backend: its backend, which picks the build of the module.
     :param nonce: the CSP nonce for the tags. Defaults to Flask-Talisman's
         per-request nonce when Talisman is in use; pages with a strict
         ``script-src`` need one, and the JS module reuses it for Faye.
-    :param lazy: when true (the default) Faye is only fetched by the module
-        on the first subscribe, so pages that subscribe to nothing never load
-        it. ``lazy=False`` adds Faye's own tag, before the module, to start the
-        download early on pages that always subscribe.
+    :param lazy: Bayeux only: when true (the default) Faye is only fetched by
+        the module on the first subscribe, so pages that subscribe to nothing
+        never load it. ``lazy=False`` adds Faye's own tag, before the module,
+        to start the download early on pages that always subscribe.
 
     Every ``integrity`` value is computed from the file being served, never
     typed in, so a rebuilt bundle cannot ship with a stale hash.
     """
     nonce = _current_nonce(nonce)
-    settings = client_config(config, nonce=nonce, lazy=lazy)
-    parts = [
-        f'<script type="application/json" id="{CONFIG_ELEMENT_ID}">'
-        f"{_json_for_html(settings)}</script>"
-    ]
-    if not lazy:
+    settings = client_config(config, backend, nonce=nonce, lazy=lazy)
+    parts = [_config_tag(settings)]
+    if not lazy and settings.get("fayeUrl"):
         parts.append(_script_tag(settings["fayeUrl"], settings["fayeIntegrity"], nonce))
-    module = _static.module_filename()
+    module = _static.module_filename(backend.name)
     parts.append(_script_tag(static_url(module), _static.sri(module), nonce))
     return Markup("\n".join(parts))

@@ -15,22 +15,33 @@ import uuid
 
 from ._errors import InvalidChannelError
 
-#: The longest logical channel name accepted. The channel prefix is bounded
-#: separately (see ``FANOUT_CHANNEL_PREFIX``), so the wire name stays short.
+#: The longest logical channel name accepted (what ``publish()`` and the
+#: browser's ``subscribe()`` take).
 MAX_CHANNEL_LENGTH = 128
+
+#: The longest ``FANOUT_CHANNEL_PREFIX``.
+MAX_PREFIX_LENGTH = 64
+
+#: The longest *wire* channel: prefix plus name. Every receiver of publishes
+#: (the local realm, and so every test of it) accepts exactly this much, so
+#: that whatever ``publish()`` accepts is also delivered.
+MAX_WIRE_LENGTH = MAX_PREFIX_LENGTH + MAX_CHANNEL_LENGTH
 
 #: Characters a Bayeux channel segment may hold.
 CHANNEL_CHARS = "A-Za-z0-9\\-_!~()$@"
 
 _VALID = re.compile(f"[{CHANNEL_CHARS}]+")
+_PREFIX = re.compile(f"[{CHANNEL_CHARS}]*")
 _BAD_CHAR = re.compile(f"[^{CHANNEL_CHARS}]")
+#: How the allowed characters read in error messages.
+ALLOWED = "letters, digits and - _ ! ~ ( ) $ @"
 
 #: First segments Bayeux reserves for protocol messages: ``/meta`` and
 #: ``/service`` are never delivered to subscribers.
 RESERVED = frozenset({"meta", "service"})
 
 
-def _problem(name: str) -> str:
+def _problem(name: str, limit: int = MAX_CHANNEL_LENGTH) -> str:
     """Describe why ``name`` is invalid (only called on the slow path)."""
     if not name:
         return "it is empty"
@@ -42,14 +53,13 @@ def _problem(name: str) -> str:
         return "wildcards ('*', '**') can be subscribed to but not published to"
     if "/" in name:
         return "it contains '/'; a channel is a single Bayeux segment"
-    if len(name) > MAX_CHANNEL_LENGTH:
-        return f"it is {len(name)} characters long; the limit is {MAX_CHANNEL_LENGTH}"
+    if len(name) > limit:
+        return f"it is {len(name)} characters long; the limit is {limit}"
     if name in RESERVED:
         return f"{name!r} is reserved by the Bayeux protocol"
     match = _BAD_CHAR.search(name)
     assert match is not None
-    allowed = "letters, digits and - _ ! ~ ( ) $ @"
-    return f"character {match.group()!r} is not allowed; use {allowed}"
+    return f"character {match.group()!r} is not allowed; use {ALLOWED}"
 
 
 def validate_channel(name: object) -> str:
@@ -78,6 +88,40 @@ def validate_channel(name: object) -> str:
         # Not ``str(name)``: a ``(str, Enum)`` member's str() is "Cls.MEMBER".
         return validate_channel(str.__str__(name))
     raise InvalidChannelError(name, f"expected a str, got {type(name).__name__}")
+
+
+def validate_wire_channel(name: object) -> str:
+    """Check a *wire* channel (prefix included), as receivers of publishes see it.
+
+    The same grammar as :func:`validate_channel`, with the room the prefix
+    takes: at most :data:`MAX_WIRE_LENGTH` characters. The local realm uses it
+    for every published item, so a channel ``publish()`` accepted can never be
+    refused further down (where the whole batch would be lost with it).
+
+    :raises InvalidChannelError: naming the problem.
+    """
+    if (
+        type(name) is str
+        and len(name) <= MAX_WIRE_LENGTH
+        and _VALID.fullmatch(name)
+        and name not in RESERVED
+    ):
+        return name
+    if not isinstance(name, str):
+        raise InvalidChannelError(name, f"expected a str, got {type(name).__name__}")
+    raise InvalidChannelError(name, _problem(str.__str__(name), MAX_WIRE_LENGTH))
+
+
+def prefix_problem(prefix: object) -> str | None:
+    """Why ``prefix`` cannot be a ``FANOUT_CHANNEL_PREFIX``, or ``None`` if it can."""
+    if not isinstance(prefix, str):
+        return f"expected a str, got {type(prefix).__name__}"
+    if len(prefix) > MAX_PREFIX_LENGTH or not _PREFIX.fullmatch(prefix):
+        return (
+            f"expected at most {MAX_PREFIX_LENGTH} of the characters "
+            f"A-Z a-z 0-9 - _ ! ~ ( ) $ @, got {prefix!r}"
+        )
+    return None
 
 
 def channel(*parts: str | int | uuid.UUID) -> str:

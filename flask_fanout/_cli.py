@@ -1,10 +1,15 @@
 """The ``flask fanout`` command group.
 
 ``publish`` and ``check`` exist so that a deployment can be verified from a
-shell, with the app's own settings, before any page depends on it.
-``realm`` (the standalone local realm) is loaded only when it is invoked, so
-that every other ``flask`` command does not pay for importing the realm's
-server stack.
+shell, with the app's own settings, before any page depends on it. So they
+must work best exactly when something is wrong: the group is also installed
+as a Flask CLI plugin (the ``flask.commands`` entry point), which makes it
+available even when the app fails to load, and a configuration error, raised
+while the app loads or later, is printed as its one message with exit status
+2 instead of a traceback.
+
+``realm`` (the standalone local realm) is imported only when it is invoked,
+so that other ``flask`` commands do not pay for the realm's server stack.
 """
 
 from __future__ import annotations
@@ -18,21 +23,24 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ._config import KEYS
+from ._errors import FanoutConfigError
 from ._errors import FanoutError
 from ._errors import PublishError
-from ._publisher import prepare
+from ._message import check_strict_json
+from ._settings import SETTINGS
+from ._settings import FanoutConfig
 
 if TYPE_CHECKING:
+    from ._extension import Delivery
     from ._extension import FanoutExt
 
-#: The channel ``flask fanout check`` publishes to (prefix applied).
-CHECK_CHANNEL = "flask-fanout-check"
 MASK = "****"
+#: Exit status for a bad setting or a bad argument (click's usage errors use 2).
+CONFIG_ERROR = 2
 
 
 class _FanoutGroup(AppGroup):
-    """An ``AppGroup`` that imports the ``realm`` subcommand on demand."""
+    """Imports ``realm`` on demand and turns config errors into one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), "realm"})
@@ -44,10 +52,20 @@ class _FanoutGroup(AppGroup):
             self.add_command(realm_command, "realm")
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FanoutConfigError as exc:
+            # Raised by init_app while the app loads (with_appcontext loads
+            # it inside the command), or by a command reading a setting.
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(CONFIG_ERROR)
+
 
 fanout_cli = _FanoutGroup(
     "fanout",
-    help="Publish to the app's Fanout realm, check its settings, run a local realm.",
+    help="Publish through the app's Fanout backend, check its settings, run a "
+    "local realm.",
 )
 
 
@@ -58,78 +76,92 @@ def _ext() -> FanoutExt:
     return ext  # type: ignore[no-any-return]
 
 
-def _shown(field: str, value: Any, local: bool) -> str:
+def _shown(config: FanoutConfig, field: str) -> str:
+    value = getattr(config, field)
     if field == "realm_key":
-        return f"{MASK} (local development key)" if local else MASK
+        return f"{MASK} (local development key)" if config.local else MASK
+    if field == "grip_url":
+        suffix = " (local realm)" if config.local else ""
+        return ", ".join(p.control_uri for p in value or ()) + suffix
     if value is None or value == "":
         return repr(value)
     return str(value)
 
 
+def _describe(delivery: Delivery) -> str:
+    if delivery.receivers is None:
+        return f"{delivery.endpoint} accepted it (HTTP {delivery.status})"
+    plural = "" if delivery.receivers == 1 else "s"
+    return (
+        f"{delivery.endpoint} delivered it to {delivery.receivers} "
+        f"subscriber{plural} (HTTP {delivery.status})"
+    )
+
+
 @fanout_cli.command("publish")
 @click.argument("channel")
 @click.argument("data", metavar="JSON")
-@click.option("--id", "item_id", help="Item id (Fanout 'id').")
-@click.option("--prev-id", help="Previous item id (Fanout 'prev-id').")
+@click.option("--id", "item_id", help="Item id ('id' on the wire).")
+@click.option("--prev-id", help="Previous item id ('prev-id' on the wire).")
 def publish_command(
     channel: str, data: str, item_id: str | None, prev_id: str | None
 ) -> None:
-    """Publish JSON to CHANNEL now, and fail loudly if the endpoint refuses.
+    """Publish JSON to CHANNEL now, and fail loudly if an endpoint refuses.
 
     Example: flask fanout publish comments-12 '{"added": 7}'
     """
-    ext = _ext()
     try:
+        check_strict_json(data)
         value = json.loads(data)
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="JSON") from None
-    try:
-        ext.publish(channel, value, id=item_id, prev_id=prev_id, blocking=True)
-    except FanoutError as exc:
-        raise click.ClickException(str(exc)) from None
+    ext = _ext()
     config = ext.config
     wire = config.channel_prefix + channel
-    if config.suppress_send:
-        click.echo(
-            f"not sent to {wire}: FANOUT_SUPPRESS_SEND is on (the publish was recorded)"
-        )
-    else:
-        click.echo(f"published to {wire} via {config.publish_url}")
+    try:
+        if config.suppress_send:
+            ext.publish(channel, value, id=item_id, prev_id=prev_id)
+            click.echo(
+                f"not sent to {wire}: FANOUT_SUPPRESS_SEND is on "
+                "(the publish was recorded)"
+            )
+            return
+        deliveries = ext.publish_now(channel, value, id=item_id, prev_id=prev_id)
+    except FanoutConfigError:
+        raise
+    except FanoutError as exc:
+        raise click.ClickException(str(exc)) from None
+    for delivery in deliveries:
+        click.echo(f"published to {wire}: {_describe(delivery)}")
 
 
 @fanout_cli.command("check")
 def check_command() -> None:
-    """Print the effective settings (key masked) and make one real,
-    authenticated publish to verify that the endpoint accepts them.
+    """Print the effective settings (secrets masked) and make one real,
+    authenticated publish to every endpoint, to verify that they accept it.
 
     The check publish is sent even when FANOUT_SUPPRESS_SEND is on.
     """
     ext = _ext()
     config = ext.config
-    width = max(map(len, KEYS.values()))
-    for field, key in KEYS.items():
-        click.echo(
-            f"{key:<{width}}  {_shown(field, getattr(config, field), config.local)}"
-        )
-    realm = (
-        "local realm (no FANOUT_REALM_ID)"
-        if config.local
-        else f"realm {config.realm_id!r}"
-    )
-    click.echo(
-        f"checking {realm}: authenticated publish to {config.publish_url}/publish/"
-    )
-    pending = prepare(config, CHECK_CHANNEL, {"check": time.time()})
+    rows = [s for s in SETTINGS if config.backend in s.backends]
+    width = max(len(s.key) for s in rows)
+    for row in rows:
+        click.echo(f"{row.key:<{width}}  {_shown(config, row.field)}")
+    click.echo(f"checking the {config.realm_description}")
     started = time.perf_counter()
     try:
-        ext._state().publisher.send_now([pending])
+        deliveries = ext.check()
     except PublishError as exc:
         hint = ""
         if exc.status in (401, 403):
-            hint = " (check FANOUT_REALM_ID and FANOUT_REALM_KEY)"
+            hint = (
+                " (check FANOUT_REALM_ID and FANOUT_REALM_KEY)"
+                if config.backend == "bayeux"
+                else " (check the key= and iss= of FANOUT_GRIP_URL)"
+            )
         raise click.ClickException(f"FAILED: {exc}{hint}") from None
     elapsed = (time.perf_counter() - started) * 1000
-    click.echo(
-        f"OK: the endpoint accepted the publish to {pending.wire_channel} "
-        f"({elapsed:.0f} ms)"
-    )
+    for delivery in deliveries:
+        click.echo(f"OK: {_describe(delivery)}")
+    click.echo(f"({elapsed:.0f} ms)")

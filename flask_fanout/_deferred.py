@@ -17,7 +17,7 @@ from flask import g
 from flask import has_request_context
 from flask.wrappers import Response
 
-from ._publisher import Pending
+from ._message import Message
 
 logger = logging.getLogger("flask_fanout")
 
@@ -25,27 +25,27 @@ _HINTS = "_fanout_deferred"
 _STATUS = "_fanout_status"
 
 #: Sends one accepted publish (the extension's dispatch, bound to its state).
-Dispatch = Callable[[Pending], None]
+Dispatch = Callable[[Message], None]
 
 
-def hint_key(pending: Pending) -> tuple[str, str, str | None, str | None]:
+def hint_key(message: Message) -> tuple[str, str, str | None, str | None]:
     """What makes two hints identical: channel, JSON text, id and prev_id."""
-    publish = pending.publish
-    return (pending.wire_channel, pending.text, publish.id, publish.prev_id)
+    publish = message.publish
+    return (message.wire_channel, message.text, publish.id, publish.prev_id)
 
 
-def defer(dispatch: Dispatch, pending: Pending) -> None:
-    """Keep ``pending`` until the current request ends (internal)."""
+def defer(dispatch: Dispatch, message: Message) -> None:
+    """Keep ``message`` until the current request ends (internal)."""
     if not has_request_context():
         raise RuntimeError(
             "publish_after_request() needs an active request; "
             "outside one, use publish()"
         )
-    hints: dict[Any, tuple[Dispatch, Pending]] | None = g.get(_HINTS)
+    hints: dict[Any, tuple[Dispatch, Message]] | None = g.get(_HINTS)
     if hints is None:
         hints = {}
         setattr(g, _HINTS, hints)
-    hints.setdefault(hint_key(pending), (dispatch, pending))
+    hints.setdefault(hint_key(message), (dispatch, message))
 
 
 def remember_status(response: Response) -> Response:
@@ -62,17 +62,17 @@ def send_deferred(exc: BaseException | None) -> None:
     and runs with a 500 response for others, while the teardown sees the
     unhandled exception, if any. Both together decide.
     """
-    hints: dict[Any, tuple[Dispatch, Pending]] | None = g.pop(_HINTS, None)
+    hints: dict[Any, tuple[Dispatch, Message]] | None = g.pop(_HINTS, None)
     status: int | None = g.pop(_STATUS, None)
     if not hints:
         return
     if exc is not None or status is None or status >= 400:
         logger.debug("Fanout: %d deferred hint(s) dropped (request failed)", len(hints))
         return
-    for dispatch, pending in hints.values():
+    for dispatch, message in hints.values():
         try:
-            dispatch(pending)
+            dispatch(message)
         except Exception:
             logger.exception(
-                "Fanout: sending a deferred hint to %r failed", pending.publish.channel
+                "Fanout: sending a deferred hint to %r failed", message.publish.channel
             )

@@ -79,19 +79,31 @@ class PublishError(FanoutError):
         error. It never contains the realm key or the token.
     :param channels: The logical channels of the publishes in the failed
         request, in order, without duplicates.
+    :param endpoint: The endpoint that failed, as shown in messages (its URL,
+        without secrets), when known. With several GRIP proxies a publish can
+        fail on one and reach the others.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        The ``endpoint`` attribute.
     """
 
     def __init__(
-        self, status: int | None, message: str, channels: Sequence[str] = ()
+        self,
+        status: int | None,
+        message: str,
+        channels: Sequence[str] = (),
+        *,
+        endpoint: str | None = None,
     ) -> None:
         self.status = status
         self.message = message
         self.channels: tuple[str, ...] = tuple(dict.fromkeys(channels))
+        self.endpoint = endpoint
         super().__init__(status, message, self.channels)
 
     def __str__(self) -> str:
         where = ", ".join(self.channels) if self.channels else "(no channel)"
         what = f"HTTP {self.status}" if self.status is not None else "no response"
-        return f"publish to {where} failed: {what}: {self.message}"
+        via = f" via {self.endpoint}" if self.endpoint else ""
+        return f"publish to {where}{via} failed: {what}: {self.message}"

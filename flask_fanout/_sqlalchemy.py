@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from ._deferred import Dispatch
 from ._deferred import hint_key
-from ._publisher import Pending
+from ._message import Message
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ class _Hint(NamedTuple):
     #: The transaction (or savepoint) the hint was registered in.
     transaction: SessionTransaction | None
     dispatch: Dispatch
-    pending: Pending
+    message: Message
 
 
 def _resolve(session: Any) -> Session:
@@ -75,13 +75,13 @@ def _install() -> None:
         _installed = True
 
 
-def defer_until_commit(session: Any, dispatch: Dispatch, pending: Pending) -> None:
-    """Keep ``pending`` in ``session.info`` until the session commits (internal)."""
+def defer_until_commit(session: Any, dispatch: Dispatch, message: Message) -> None:
+    """Keep ``message`` in ``session.info`` until the session commits (internal)."""
     real = _resolve(session)
     _install()
     transaction = real.get_nested_transaction() or real.get_transaction()
     hints: dict[Any, _Hint] = real.info.setdefault(_INFO_KEY, {})
-    hints.setdefault(hint_key(pending), _Hint(transaction, dispatch, pending))
+    hints.setdefault(hint_key(message), _Hint(transaction, dispatch, message))
 
 
 def _after_commit(session: Session) -> None:
@@ -95,11 +95,11 @@ def _after_commit(session: Session) -> None:
         return
     for hint in hints.values():
         try:
-            hint.dispatch(hint.pending)
+            hint.dispatch(hint.message)
         except Exception:
             logger.exception(
                 "Fanout: sending an after-commit hint to %r failed",
-                hint.pending.publish.channel,
+                hint.message.publish.channel,
             )
 
 

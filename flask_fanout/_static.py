@@ -23,14 +23,18 @@ def package_version() -> str:
     return version("Flask-Fanout")
 
 
-def module_filename() -> str:
-    """The versioned, minified browser build that defines ``window.Fanout``."""
-    return f"flask-fanout-{package_version()}.min.js"
+def module_filename(backend: str) -> str:
+    """The versioned, minified build for ``backend`` that defines ``window.Fanout``.
+
+    One build per backend keeps each within its size budget: a GRIP page
+    never downloads the Faye adapter, a Bayeux page never the EventSource one.
+    """
+    return f"flask-fanout-{package_version()}.{backend}.min.js"
 
 
-def esm_filename() -> str:
-    """The versioned ES module build."""
-    return f"flask-fanout-{package_version()}.mjs"
+def esm_filename(backend: str) -> str:
+    """The versioned ES module build for ``backend``."""
+    return f"flask-fanout-{package_version()}.{backend}.mjs"
 
 
 def faye_filename() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 
 from . import signals
-from ._publisher import Publish
+from ._message import Publish
 
 
 @contextmanager

@@ -4,7 +4,10 @@ With no ``FANOUT_REALM_ID`` configured, the extension publishes to this
 realm and browsers connect to it, so a project works on one machine with no
 account and no network. It speaks what a Fanout Cloud realm speaks: the
 publish API (``POST /realm/<realm>/publish/``) and Bayeux 1.0 at ``/bayeux``
-over WebSocket, long-polling, CORS long-polling and JSONP.
+over WebSocket, long-polling, CORS long-polling and JSONP. On the GRIP
+backend it also stands in for a GRIP proxy such as Pushpin: it forwards
+``GET …/_fanout/events`` to the app, holds the streams and long-polls the
+app asks for, and takes GRIP publishes at ``POST /publish/``.
 
 Three ways to run it:
 
@@ -21,23 +24,19 @@ Three ways to run it:
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from flask_fanout import _local
 from flask_fanout.realm._app import READY_LINE
 from flask_fanout.realm._app import RealmServer
-from flask_fanout.realm._bayeux import Limits
-from flask_fanout.realm._grip_options import GripLimits
-from flask_fanout.realm._grip_options import GripOptions
 from flask_fanout.realm._keys import Settings
+from flask_fanout.realm._limits import Limits
 
-__all__ = ["READY_LINE", "GripLimits", "Limits", "LocalRealm"]
+__all__ = ["READY_LINE", "Limits", "LocalRealm"]
 
 
 class LocalRealm:
@@ -48,22 +47,33 @@ class LocalRealm:
     simply runs while they make blocking requests to it.
 
     :param host: interface to bind; loopback by default, since the realm's
-        development key is public.
+        development key is public (see ``allow_public_dev_key``).
     :param port: TCP port; ``0`` picks a free one (read it back from
         :attr:`port` or :attr:`url` after :meth:`start`).
     :param realm_id: the realm name in publish URLs and the JWT ``iss``.
-    :param key: the realm key as Fanout issues it (base64).
+    :param key: the realm key: the raw bytes, or base64 as Fanout issues it.
+        At least 16 bytes.
     :param websocket: ``False`` refuses WebSocket upgrades, so that clients'
         fallback to long-polling can be exercised.
     :param allow_client_publish: let Bayeux clients publish. Off by default:
         browsers only receive hints; publishing is the server's job.
     :param limits: timeouts and size bounds (see :class:`Limits`).
+    :param allowed_hosts: ``Host`` header names to answer besides IP
+        addresses, ``localhost`` and the bind address (``"*"``: any).
+    :param allow_public_dev_key: listen beyond loopback even with the
+        public development key; a warning is logged.
     :param origin: the app's base URL (``http://127.0.0.1:5000``) that the
-        GRIP stand-in forwards ``…/_fanout/events`` requests to; can be set
-        later with :meth:`set_origin`.
-    :param allowed_origins: page origins granted CORS on the stream besides
-        those on the realm's own host.
-    :param grip_limits: bounds of the GRIP stand-in (see :class:`GripLimits`).
+        GRIP stand-in forwards ``…/_fanout/events`` requests to; may be set
+        (or changed) later with :meth:`set_origin`.
+    :param allowed_origins: page origins (``http://host[:port]``) granted
+        CORS on the stream paths besides those on the realm's own host.
+    :raises ValueError: for a bad key, origin or allowed origin, or the
+        development key on a non-loopback ``host`` without
+        ``allow_public_dev_key``.
+
+    .. versionchanged:: 0.2
+        ``key`` may be bytes; ``allowed_hosts``, ``allow_public_dev_key``,
+        ``origin`` and ``allowed_origins``.
     """
 
     def __init__(
@@ -72,23 +82,30 @@ class LocalRealm:
         port: int = 0,
         *,
         realm_id: str = _local.LOCAL_REALM_ID,
-        key: str = _local.LOCAL_REALM_KEY,
+        key: bytes | str = _local.LOCAL_REALM_KEY_BYTES,
         websocket: bool = True,
         allow_client_publish: bool = False,
         limits: Limits | None = None,
+        allowed_hosts: tuple[str, ...] = (),
+        allow_public_dev_key: bool = False,
         origin: str | None = None,
-        allowed_origins: Iterable[str] = (),
-        grip_limits: GripLimits | None = None,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
-        try:
-            raw_key = base64.b64decode(key, validate=True)
-        except ValueError as exc:
-            raise ValueError(
-                "LocalRealm key must be base64 (as Fanout issues realm keys)"
-            ) from exc
-        grip = GripOptions(origin, tuple(allowed_origins), grip_limits or GripLimits())
+        if isinstance(key, str):
+            try:
+                key = _local.decode_realm_key(key)
+            except ValueError as exc:
+                raise ValueError(f"LocalRealm key {exc}") from None
         self.server = RealmServer(
-            Settings(realm_id=realm_id, key=raw_key, websocket=websocket, grip=grip),
+            Settings(
+                realm_id=realm_id,
+                key=key,
+                websocket=websocket,
+                allowed_hosts=tuple(allowed_hosts),
+                allow_public_dev_key=allow_public_dev_key,
+                origin=origin,
+                allowed_origins=tuple(allowed_origins),
+            ),
             host=host,
             port=port,
             limits=limits,
@@ -209,16 +226,29 @@ class LocalRealm:
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters served at ``GET /stats``."""
-        result: dict[str, Any] = self.call(self.server.engine.snapshot)
-        result["grip"] = self.call(self.server.grip.snapshot)
-        return result
+
+        def both() -> dict[str, Any]:
+            result: dict[str, Any] = self.server.engine.snapshot()
+            result["grip"] = self.server.grip.snapshot()
+            return result
+
+        stats: dict[str, Any] = self.call(both)
+        return stats
+
+    @property
+    def origin(self) -> str | None:
+        """Where the GRIP stand-in forwards stream requests (``None``: nowhere)."""
+        return self.server.grip.forwarder.origin
 
     def set_origin(self, url: str | None) -> None:
-        """Point the GRIP stand-in at the app; safe from any thread, any time.
+        """Point the GRIP stand-in at the app; safe from any thread, at any time.
 
-        The embedded realm learns the app's address from its first request.
+        The embedded realm learns the app's address from the app's first
+        request; requests already forwarded are not affected.
 
         :raises ValueError: naming what is wrong with ``url``.
+
+        .. versionadded:: 0.2
         """
         self.server.grip.set_origin(url)
 
@@ -226,6 +256,9 @@ class LocalRealm:
         """Deliver ``data`` on realm channel ``channel``, bypassing HTTP.
 
         Returns the number of recipients.
+
+        :raises ValueError: if ``data`` holds ``NaN`` or an infinity, which
+            browsers cannot parse; nothing is delivered.
         """
         delivered: int = self.call(self.server.engine.publish, "/" + channel, data)
         return delivered

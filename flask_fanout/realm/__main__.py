@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from flask_fanout.realm._standalone import main
+from flask_fanout.realm._cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,16 +1,20 @@
 """The Bayeux 1.0 engine: sessions, subscriptions, held connects, fan-out.
 
-This module knows nothing about HTTP. The transports in ``_transports.py``
-decode requests into lists of messages, call :meth:`Engine.handle`, and write
-out what it returns; the publish API calls :meth:`Engine.publish`. Everything
-here runs on the realm's event loop thread, so there are no locks.
+This module knows nothing about HTTP or WebSocket framing. The transports in
+``_transports.py`` decode requests into lists of messages, call
+:meth:`Engine.handle`, and write out what it returns; an open WebSocket is a
+:class:`Link` the engine pushes messages to at once. The publish API calls
+:meth:`Engine.publish`. Everything here runs on the realm's event loop
+thread, so there are no locks.
 
-Why the engine does its own WebSocket frame writes: one publish to N
-WebSocket subscribers is encoded once (JSON and the frame header) and the same
-bytes are handed to N transports without awaiting anything. A subscriber that
-stops reading can therefore never stall the others; once its unsent output
-passes a bound it is cut off and its sessions are dropped, so that the
-client re-handshakes rather than silently missing what was discarded.
+A publish is serialised once, and the same text is pushed to every
+subscribed link without awaiting anything, so a subscriber that stops
+reading can never stall the others; the link cuts such a subscriber off
+(see :meth:`Engine.close_link`).
+
+Every session can expire, and expiry is incremental: sessions are kept in
+order of their last activity, and the sweeper destroys a bounded number of
+the oldest per step, yielding to the loop in between.
 """
 
 from __future__ import annotations
@@ -18,17 +22,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
+import heapq
 import itertools
-import json
 import re
 import secrets
-import struct
 import time
-from collections.abc import Iterable
-from collections.abc import Iterator
 from typing import Any
+from typing import Protocol
 
+from flask_fanout._channels import MAX_WIRE_LENGTH
+from flask_fanout.realm._json import dumps
+from flask_fanout.realm._limits import Limits
 from flask_fanout.realm._stats import PENDING
 from flask_fanout.realm._stats import RealmStats
 
@@ -40,115 +44,49 @@ CONNECTION_TYPES = (
     "cross-origin-long-polling",
     "callback-polling",
 )
-META_CHANNELS = frozenset(
-    {
-        "/meta/handshake",
-        "/meta/connect",
-        "/meta/subscribe",
-        "/meta/unsubscribe",
-        "/meta/disconnect",
-    }
-)
 
 _SEGMENT = r"[A-Za-z0-9\-_!~()$@]+"
 _CHANNEL_RE = re.compile(rf"(?:/{_SEGMENT})+")
 _PATTERN_RE = re.compile(rf"(?:/{_SEGMENT})*/(?:\*\*?|{_SEGMENT})")
-MAX_CHANNEL_LENGTH = 256
+#: The longest channel or pattern a Bayeux client may name: a wire channel,
+#: or a wildcard under one.
+MAX_BAYEUX_CHANNEL_LENGTH = len("/") + MAX_WIRE_LENGTH + len("/**")
 
-# Faye's error codes (the Bayeux spec leaves them to servers).
-VERSION_MISMATCH = 300
+# Faye's error codes (the Bayeux spec leaves them to servers), plus 503 for
+# "a cap is reached, retry later".
 CONNTYPE_MISMATCH = 301
 BAD_REQUEST = 400
 CLIENT_UNKNOWN = 401
 PARAMETER_MISSING = 402
 CHANNEL_FORBIDDEN = 403
-CHANNEL_UNKNOWN = 404
 CHANNEL_INVALID = 405
+SERVER_BUSY = 503
 
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Bounds that keep one misbehaving client from hurting the others.
-
-    The defaults suit a development realm on loopback; tests shrink the
-    timeouts so that expiry can be observed within seconds.
-    """
-
-    #: Seconds a ``/meta/connect`` is held when nothing is delivered.
-    connect_timeout: float = 30.0
-    #: Seconds after its last connect ended before a silent session is dropped.
-    session_timeout: float = 60.0
-    #: Messages kept for a polling client between two connects; past it the
-    #: session is dropped, so the client re-handshakes (and refetches).
-    max_queue: int = 1000
-    #: Bytes of unsent WebSocket output before a subscriber is cut off.
-    max_ws_buffer: int = 1 << 20
-    #: Bytes in one Bayeux request body or WebSocket frame.
-    max_bayeux_body: int = 64 * 1024
-    #: Bytes in one publish API request body.
-    max_publish_body: int = 1 << 20
-    #: Items in one publish API request.
-    max_items: int = 1000
-    #: Messages in one Bayeux request.
-    max_messages: int = 100
-    #: Channels one client may be subscribed to.
-    max_subscriptions: int = 1000
-    #: Nesting depth of any JSON document the realm accepts.
-    max_depth: int = 32
+#: Sessions destroyed per sweeper step before it yields to the loop.
+SWEEP_BATCH = 200
 
 
 class BayeuxError(Exception):
-    """A Bayeux-level error, rendered as Faye renders it: ``code:params:message``."""
+    """A Bayeux-level error, rendered as Faye renders it: ``code:params:message``.
 
-    def __init__(self, code: int, params: Iterable[str], message: str) -> None:
+    The ``code`` is what ``/stats`` counts (``bayeux_<code>``).
+    """
+
+    def __init__(self, code: int, params: list[str], message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.params = list(params)
+        self.params = params
         self.message = message
 
     def __str__(self) -> str:
         return f"{self.code}:{','.join(self.params)}:{self.message}"
 
 
-def json_depth_ok(value: Any, max_depth: int) -> bool:
-    """Whether ``value`` nests containers no deeper than ``max_depth``.
-
-    Iterative, so a hostile document cannot exhaust the Python stack here.
-    """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > max_depth:
-            return False
-        stack.extend((child, depth + 1) for child in children)
-    return True
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def loads(text: str | bytes) -> Any:
-    """``json.loads`` without the ``NaN``/``Infinity`` extension.
-
-    Python accepts them, but a browser's ``JSON.parse`` does not: one such
-    value in a published hint would make every subscriber's client throw on
-    the frame or response that carries it, losing whatever else it held.
-    """
-    return json.loads(text, parse_constant=_refuse_constant)
-
-
 def is_channel_name(name: object) -> bool:
     """A concrete (non-wildcard) Bayeux channel such as ``/comments-1``."""
     return (
         isinstance(name, str)
-        and len(name) <= MAX_CHANNEL_LENGTH
+        and len(name) <= MAX_BAYEUX_CHANNEL_LENGTH
         and _CHANNEL_RE.fullmatch(name) is not None
     )
 
@@ -157,7 +95,7 @@ def is_channel_pattern(name: object) -> bool:
     """A channel or a pattern ending in ``/*`` or ``/**``."""
     return (
         isinstance(name, str)
-        and len(name) <= MAX_CHANNEL_LENGTH
+        and len(name) <= MAX_BAYEUX_CHANNEL_LENGTH
         and _PATTERN_RE.fullmatch(name) is not None
     )
 
@@ -174,56 +112,27 @@ def expand(channel: str) -> list[str]:
     return patterns
 
 
-def ws_text_frame(payload: bytes) -> bytes:
-    """An unmasked, final, uncompressed WebSocket text frame (RFC 6455 §5.2)."""
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x81, length)
-    elif length < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
-    return header + payload
+class Link(Protocol):
+    """An open WebSocket, as the engine sees it: somewhere to push messages.
 
-
-def dumps(value: Any) -> str:
-    """Compact JSON, ASCII only.
-
-    ASCII because strings from clients and publishers may hold lone
-    surrogates (``"\\ud800"`` is valid JSON): escaped, they stay valid JSON
-    that browsers parse; left raw, they cannot be encoded as UTF-8 and the
-    request or frame that carries them fails.
+    :attr:`closed` is set once nothing more can be written; :attr:`dropped`
+    when the link cut itself off because its peer stopped reading.
     """
-    return json.dumps(value, separators=(",", ":"))
 
+    sessions: set[str]
+    closed: bool
+    dropped: bool
+    #: ``time.monotonic()`` when the peer last sent a frame.
+    heard: float
 
-class WsLink:
-    """One open WebSocket, as the engine sees it: somewhere to write frames."""
-
-    __slots__ = ("closed", "dropped", "limit", "sessions", "transport")
-
-    def __init__(self, transport: asyncio.WriteTransport, limit: int) -> None:
-        self.transport = transport
-        self.limit = limit
-        self.closed = False
-        #: Cut off because its peer stopped reading.
-        self.dropped = False
-        self.sessions: set[str] = set()
-
-    def write(self, frame: bytes) -> bool:
-        """Queue ``frame``; cut the link off if the peer has stopped reading."""
-        if self.closed or self.transport.is_closing():
-            return False
-        if self.transport.get_write_buffer_size() > self.limit:
-            self.closed = self.dropped = True
-            self.transport.abort()
-            return False
-        self.transport.write(frame)
-        return True
+    def push(self, messages: str) -> bool:
+        """Send ``messages``, a JSON array as text; ``False`` if it was not sent."""
 
     def send_json(self, messages: list[dict[str, Any]]) -> bool:
-        """Send ``messages`` as one frame holding a JSON array."""
-        return self.write(ws_text_frame(dumps(messages).encode()))
+        """Send ``messages`` as one JSON array."""
+
+    def close_idle(self) -> None:
+        """Close the link because its peer has gone silent."""
 
 
 class Session:
@@ -232,13 +141,11 @@ class Session:
     __slots__ = (
         "client_id",
         "connection_type",
-        "held_reply",
+        "held",
         "last_seen",
         "link",
         "queue",
         "subscriptions",
-        "timer",
-        "waiter",
     )
 
     def __init__(self, client_id: str) -> None:
@@ -246,41 +153,113 @@ class Session:
         self.subscriptions: set[str] = set()
         #: Serialised messages waiting for a polling connect.
         self.queue: collections.deque[str] = collections.deque()
-        #: A held polling connect waits on this.
-        self.waiter: asyncio.Future[None] | None = None
         #: The WebSocket that messages are pushed to, if any.
-        self.link: WsLink | None = None
-        #: A held WebSocket connect: its reply and the timer that sends it.
-        self.held_reply: dict[str, Any] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.link: Link | None = None
+        #: The session's connect in progress, if any: it cannot expire then.
+        self.held: HeldConnect | None = None
         self.connection_type = PENDING
         self.last_seen = time.monotonic()
 
-    @property
-    def held(self) -> bool:
-        """A connect is held, or answered but not yet written out.
 
-        A polling connect counts until its handler calls
-        :meth:`Engine.end_connect`, whether or not it wrote a response.
+class HeldConnect:
+    """A ``/meta/connect`` waiting for a message or its timeout.
+
+    A session has at most one. It ends in one of two ways: :meth:`answer`
+    (a message arrived, its timeout passed, or the session's next connect,
+    disconnect or expiry came) or :meth:`cancel` (its transport is done with
+    it). Over a WebSocket, answering writes the reply to the socket at once.
+    Over HTTP, answering resolves :attr:`answered`, which the transport
+    awaits before writing the response and then cancels the connect; until
+    then the session counts as connected, since its response may still carry
+    messages.
+    """
+
+    __slots__ = ("_engine", "_timer", "answered", "done", "link", "reply", "session")
+
+    def __init__(
+        self,
+        engine: Engine,
+        session: Session,
+        reply: dict[str, Any],
+        link: Link | None,
+        timeout: float,
+    ) -> None:
+        self._engine = engine
+        self.session = session
+        self.reply = reply
+        self.link = link
+        loop = asyncio.get_running_loop()
+        #: Over HTTP, resolved once the connect may be written out.
+        self.answered: asyncio.Future[None] | None = (
+            loop.create_future() if link is None else None
+        )
+        self.done = False
+        self._timer: asyncio.TimerHandle | None = None
+        session.held = self
+        if timeout > 0:
+            self._timer = loop.call_later(timeout, self.answer)
+        else:
+            self.answer()
+
+    def answer(self) -> None:
+        """Reply now (idempotent)."""
+        self._stop_timer()
+        if self.done:
+            return
+        self.done = True
+        if self.link is not None:
+            self.link.send_json([self.reply])
+            self._release()
+        elif self.answered is not None and not self.answered.done():
+            self.answered.set_result(None)
+
+    def cancel(self) -> None:
+        """Stop holding it; no reply is sent from now on (idempotent).
+
+        From here on, the session can expire again.
         """
-        return self.timer is not None or self.waiter is not None
+        self._stop_timer()
+        self.done = True
+        if self.answered is not None and not self.answered.done():
+            self.answered.set_result(None)
+        self._release()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _release(self) -> None:
+        session = self.session
+        if session.held is self:
+            session.held = None
+            self._engine.touch(session)
 
 
-@dataclasses.dataclass
-class Held:
-    """A polling ``/meta/connect`` that the transport must wait on."""
-
-    session: Session
-    reply: dict[str, Any]
-    future: asyncio.Future[None]
-
-
-@dataclasses.dataclass
 class Batch:
-    """What :meth:`Engine.handle` produced for one request or frame."""
+    """What :meth:`Engine.handle` produced for one request or frame.
 
-    replies: list[dict[str, Any]]
-    held: Held | None = None
+    ``replies`` go out as they are. ``connects`` are the HTTP connects of the
+    request, in order: at most one of them is still waiting (see
+    :meth:`Engine.handle`), and each reply is written followed by its
+    session's queued messages.
+    """
+
+    __slots__ = ("connects", "handshakes", "holding", "replies")
+
+    def __init__(self) -> None:
+        self.replies: list[dict[str, Any]] = []
+        self.connects: list[HeldConnect] = []
+        self.holding = False
+        self.handshakes = 0
+
+    @property
+    def waiting(self) -> HeldConnect | None:
+        """The connect that the response must wait for, if any."""
+        for held in self.connects:
+            if not held.done:
+                return held
+        return None
 
 
 class Engine:
@@ -296,10 +275,13 @@ class Engine:
         self.limits = limits or Limits()
         self.allow_client_publish = allow_client_publish
         self.stats = stats or RealmStats()
-        self.sessions: dict[str, Session] = {}
+        #: Least recently active first: the sweeper's order.
+        self.sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
         #: Subscription pattern -> client ids.
         self.index: dict[str, set[str]] = {}
-        self.links: set[WsLink] = set()
+        self.links: set[Link] = set()
+        self._by_transport: collections.Counter[str] = collections.Counter()
+        self._subscriptions = 0
         self._ids = itertools.count(1)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -310,60 +292,112 @@ class Engine:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
-        """Stop the sweeper and release every held connect."""
+        """Stop the sweeper and answer every held connect."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         for session in list(self.sessions.values()):
-            self._release(session)
+            if session.held is not None:
+                session.held.answer()
 
     async def _sweep_forever(self) -> None:
-        period = max(0.05, min(self.limits.session_timeout / 4, 5.0))
+        limits = self.limits
+        period = min(limits.session_timeout, limits.websocket_idle_timeout) / 4
+        period = max(0.05, min(period, 5.0))
         while True:
             await asyncio.sleep(period)
-            self.expire()
+            self.close_idle_links()
+            while self.expire(budget=SWEEP_BATCH):
+                await asyncio.sleep(0)
 
-    def expire(self, now: float | None = None) -> int:
-        """Drop sessions that have not connected for ``session_timeout``."""
+    def close_idle_links(self, now: float | None = None) -> int:
+        """Close the WebSockets silent for ``websocket_idle_timeout``.
+
+        A live Faye client sends a connect at least every
+        ``websocket_heartbeat``; one that answers pings but sends nothing
+        would otherwise hold its socket for good. (Checked here, every sweep,
+        rather than with a timer per socket: cheaper in memory and CPU.)
+        """
+        cutoff = (time.monotonic() if now is None else now) - (
+            self.limits.websocket_idle_timeout
+        )
+        idle = [link for link in self.links if link.heard < cutoff]
+        for link in idle:
+            self.stats.error("ws_idle_closed")
+            link.close_idle()
+        return len(idle)
+
+    def touch(self, session: Session) -> None:
+        """The session is active now: restart its expiry clock."""
+        session.last_seen = time.monotonic()
+        if session.client_id in self.sessions:
+            self.sessions.move_to_end(session.client_id)
+
+    def expire(self, now: float | None = None, budget: int | None = None) -> bool:
+        """Destroy sessions silent for ``session_timeout``, up to ``budget``.
+
+        Only the oldest sessions are looked at, so the cost is proportional
+        to what expires (plus ``budget``). A session whose connect is in
+        progress is alive: it goes to the back of the line. Returns whether
+        the budget ran out, i.e. more sessions may be due.
+        """
         now = time.monotonic() if now is None else now
         cutoff = now - self.limits.session_timeout
-        dead = [
-            s for s in self.sessions.values() if not s.held and s.last_seen < cutoff
-        ]
-        for session in dead:
-            self._destroy(session)
-        self.stats.sessions_expired += len(dead)
-        return len(dead)
+        sessions = self.sessions
+        expired = 0
+        looked = 0
+        try:
+            while sessions:
+                if budget is not None and looked >= budget:
+                    return True
+                looked += 1
+                session = next(iter(sessions.values()))
+                if session.last_seen >= cutoff:
+                    return False
+                if session.held is not None:
+                    self.touch(session)
+                    continue
+                self._destroy(session)
+                expired += 1
+            return False
+        finally:
+            self.stats.sessions_expired += expired
 
     # -- gauges ------------------------------------------------------------
 
-    def clients_by_transport(self) -> dict[str, int]:
-        counts: collections.Counter[str] = collections.Counter(
-            s.connection_type for s in self.sessions.values()
-        )
-        return dict(counts)
-
-    def subscriber_counts(self) -> dict[str, int]:
-        return {pattern: len(ids) for pattern, ids in self.index.items()}
-
     def snapshot(self) -> dict[str, Any]:
-        return self.stats.snapshot(
-            self.clients_by_transport(), self.subscriber_counts(), len(self.links)
+        top = heapq.nlargest(
+            self.limits.stats_channels,
+            self.index.items(),
+            key=lambda item: (len(item[1]), item[0]),
         )
+        return self.stats.snapshot(
+            dict(self._by_transport),
+            {pattern: len(ids) for pattern, ids in top},
+            channels=len(self.index),
+            subscriptions=self._subscriptions,
+            websockets_open=len(self.links),
+        )
+
+    def _set_transport(self, session: Session, connection_type: str) -> None:
+        if session.connection_type != connection_type:
+            self._by_transport[session.connection_type] -= 1
+            if not self._by_transport[session.connection_type]:
+                del self._by_transport[session.connection_type]
+            self._by_transport[connection_type] += 1
+            session.connection_type = connection_type
 
     # -- links -------------------------------------------------------------
 
-    def open_link(self, transport: asyncio.WriteTransport) -> WsLink:
-        link = WsLink(transport, self.limits.max_ws_buffer)
+    def add_link(self, link: Link) -> None:
         self.links.add(link)
-        return link
 
-    def close_link(self, link: WsLink) -> None:
+    def close_link(self, link: Link) -> None:
         """The socket is gone: its sessions fall back to queueing.
 
-        Unless it was cut off for not reading: ``abort()`` threw away frames
-        already counted as delivered, so its sessions are dropped instead and
+        Unless it was cut off for not reading: frames already counted as
+        delivered were thrown away, so its sessions are dropped instead and
         the client's next connect gets ``401`` and re-handshakes (and the app
         refetches). Keeping them would lose those hints without a trace.
         """
@@ -373,33 +407,55 @@ class Engine:
         self.links.discard(link)
         if link.dropped:
             self.stats.error("slow_client_dropped")
-        for client_id in link.sessions:
+        for client_id in list(link.sessions):
             session = self.sessions.get(client_id)
-            if session is not None and session.link is link:
-                session.link = None
-                if link.dropped:
-                    self._destroy(session)
-                else:
-                    self._cancel_timer(session)
-                    session.last_seen = time.monotonic()
+            if session is None or session.link is not link:
+                continue
+            if link.dropped:
+                self._destroy(session)
+                continue
+            session.link = None
+            if session.held is not None:
+                session.held.cancel()
+            self.touch(session)
         link.sessions.clear()
+
+    def _attach(self, session: Session, link: Link) -> None:
+        if session.link is link:
+            return
+        if session.link is not None:
+            session.link.sessions.discard(session.client_id)
+        if session.held is not None:
+            session.held.answer()  # on its own transport
+        session.link = link
+        link.sessions.add(session.client_id)
+        if session.queue and link.push("[" + ",".join(session.queue) + "]"):
+            session.queue.clear()
+
+    def _detach(self, session: Session) -> None:
+        if session.link is not None:
+            session.link.sessions.discard(session.client_id)
+            session.link = None
 
     # -- publishing --------------------------------------------------------
 
     def publish(self, channel: str, data: Any) -> int:
-        """Deliver ``data`` on the concrete ``channel``; return the recipients."""
+        """Deliver ``data`` on the concrete ``channel``; return the recipients.
+
+        :raises ValueError: if ``data`` holds a non-finite float (see
+            :func:`~flask_fanout.realm._json.dumps`); nothing is delivered.
+        """
+        text = dumps(
+            {"channel": channel, "data": data, "id": format(next(self._ids), "x")}
+        )
         self.stats.messages_published += 1
-        recipients: set[str] | None = None
         matched: list[set[str]] = [
             ids for p in expand(channel) if (ids := self.index.get(p))
         ]
         if not matched:
             return 0
         recipients = matched[0] if len(matched) == 1 else set().union(*matched)
-        text = dumps(
-            {"channel": channel, "data": data, "id": format(next(self._ids), "x")}
-        )
-        frame: bytes | None = None
+        array = "[" + text + "]"
         delivered = 0
         overflowed: list[Session] = []
         for client_id in list(recipients):
@@ -408,9 +464,7 @@ class Engine:
                 continue
             link = session.link
             if link is not None and not link.closed:
-                if frame is None:
-                    frame = ws_text_frame(("[" + text + "]").encode())
-                if link.write(frame):
+                if link.push(array):
                     delivered += 1
                     continue
                 self.close_link(link)
@@ -421,8 +475,8 @@ class Engine:
                 continue
             session.queue.append(text)
             delivered += 1
-            if session.waiter is not None and not session.waiter.done():
-                session.waiter.set_result(None)
+            if session.held is not None and session.held.link is None:
+                session.held.answer()
         for session in overflowed:
             self.stats.error("queue_overflow")
             self._destroy(session)
@@ -432,37 +486,34 @@ class Engine:
     # -- the protocol ------------------------------------------------------
 
     def handle(
-        self, messages: list[Any], *, link: WsLink | None, connection_type: str
+        self, messages: list[Any], *, link: Link | None, connection_type: str
     ) -> Batch:
-        """Process one request's messages, in order."""
-        batch = Batch([])
+        """Process one request's (or frame's) messages, in order.
+
+        A request holds at most one connect: the first one that waits. Any
+        later connect in it, for the same session or another, is answered at
+        once, so that none is left unanswered (and no session unable to
+        expire) when the response goes out.
+        """
+        batch = Batch()
         if len(messages) > self.limits.max_messages:
-            self.stats.error("bayeux_400")
-            batch.replies.append(
-                {
-                    "successful": False,
-                    "error": f"{BAD_REQUEST}::Too many messages in one request",
-                }
-            )
+            error = BayeuxError(BAD_REQUEST, [], "Too many messages in one request")
+            self.stats.error(f"bayeux_{error.code}")
+            batch.replies.append({"successful": False, "error": str(error)})
             return batch
         for message in messages:
             reply = self._handle_one(message, batch, link, connection_type)
             if reply is not None:
-                if not reply.get("successful", False):
-                    self.stats.error(
-                        f"bayeux_{str(reply.get('error', '400')).split(':', 1)[0]}"
-                    )
                 batch.replies.append(reply)
         return batch
 
     def _handle_one(
-        self, message: Any, batch: Batch, link: WsLink | None, connection_type: str
+        self, message: Any, batch: Batch, link: Link | None, connection_type: str
     ) -> dict[str, Any] | None:
         if not isinstance(message, dict):
-            return {
-                "successful": False,
-                "error": f"{BAD_REQUEST}::Message is not an object",
-            }
+            error = BayeuxError(BAD_REQUEST, [], "Message is not an object")
+            self.stats.error(f"bayeux_{error.code}")
+            return {"successful": False, "error": str(error)}
         channel = message.get("channel")
         reply: dict[str, Any] = {
             "channel": channel if isinstance(channel, str) else None
@@ -474,8 +525,12 @@ class Engine:
             if not isinstance(channel, str):
                 raise BayeuxError(PARAMETER_MISSING, ["channel"], "Missing channel")
             if channel == "/meta/handshake":
-                self._handshake(message, reply)
+                self._handshake(message, reply, batch, link)
                 return reply
+            meta = channel == "/meta" or channel.startswith("/meta/")
+            if meta and channel not in _META_METHODS:
+                # As Faye's server does, before looking at any other field.
+                raise BayeuxError(CHANNEL_FORBIDDEN, [channel], "Forbidden channel")
             session = self._session_for(message, reply)
             if link is not None:
                 self._attach(session, link)
@@ -490,18 +545,25 @@ class Engine:
             elif channel == "/meta/disconnect":
                 self._destroy(session)
                 reply["successful"] = True
-            elif channel.startswith("/meta/"):
-                raise BayeuxError(CHANNEL_UNKNOWN, [channel], "Unknown meta channel")
             else:
                 self._client_publish(message, channel, reply)
         except BayeuxError as exc:
+            self.stats.error(f"bayeux_{exc.code}")
             reply["successful"] = False
             reply["error"] = str(exc)
             if exc.code == CLIENT_UNKNOWN:
                 reply["advice"] = {"reconnect": "handshake", "interval": 0}
+            elif exc.code == SERVER_BUSY:
+                reply["advice"] = {"reconnect": "retry", "interval": 5000}
         return reply
 
-    def _handshake(self, message: dict[str, Any], reply: dict[str, Any]) -> None:
+    def _handshake(
+        self,
+        message: dict[str, Any],
+        reply: dict[str, Any],
+        batch: Batch,
+        link: Link | None,
+    ) -> None:
         reply["version"] = BAYEUX_VERSION
         reply["supportedConnectionTypes"] = list(CONNECTION_TYPES)
         if "version" not in message:
@@ -516,22 +578,28 @@ class Engine:
         if not any(t in CONNECTION_TYPES for t in types if isinstance(t, str)):
             raise BayeuxError(
                 CONNTYPE_MISMATCH,
-                [t for t in types if isinstance(t, str)][:4],
+                [t[:64] for t in types if isinstance(t, str)][:4],
                 "Connection types not supported",
             )
+        if batch.handshakes >= self.limits.max_sessions_per_request:
+            raise BayeuxError(SERVER_BUSY, [], "Too many handshakes in one request")
+        if len(self.sessions) >= self.limits.max_sessions:
+            raise BayeuxError(
+                SERVER_BUSY, [], "Too many sessions on this realm; retry later"
+            )
+        batch.handshakes += 1
         client_id = secrets.token_hex(16)
         self.sessions[client_id] = Session(client_id)
+        self._by_transport[PENDING] += 1
         self.stats.handshakes += 1
         reply["clientId"] = client_id
         reply["successful"] = True
-        reply["advice"] = self._advice()
+        reply["advice"] = self._advice(link)
 
-    def _advice(self) -> dict[str, Any]:
-        return {
-            "reconnect": "retry",
-            "interval": 0,
-            "timeout": int(self.limits.connect_timeout * 1000),
-        }
+    def _advice(self, link: Link | None) -> dict[str, Any]:
+        limits = self.limits
+        hold = limits.websocket_hold if link is not None else limits.connect_timeout
+        return {"reconnect": "retry", "interval": 0, "timeout": int(hold * 1000)}
 
     def _session_for(self, message: dict[str, Any], reply: dict[str, Any]) -> Session:
         client_id = message.get("clientId")
@@ -543,27 +611,13 @@ class Engine:
             raise BayeuxError(CLIENT_UNKNOWN, [client_id[:64]], "Unknown client")
         return session
 
-    def _attach(self, session: Session, link: WsLink) -> None:
-        if session.link is link:
-            return
-        if session.link is not None:
-            self._cancel_timer(session)
-            session.link.sessions.discard(session.client_id)
-        session.link = link
-        link.sessions.add(session.client_id)
-        self._release(session)
-        if session.queue:
-            pending = "[" + ",".join(session.queue) + "]"
-            if link.write(ws_text_frame(pending.encode())):
-                session.queue.clear()
-
     def _connect(
         self,
         session: Session,
         message: dict[str, Any],
         reply: dict[str, Any],
         batch: Batch,
-        link: WsLink | None,
+        link: Link | None,
         connection_type: str,
     ) -> dict[str, Any] | None:
         declared = message.get("connectionType")
@@ -575,76 +629,40 @@ class Engine:
             raise BayeuxError(
                 CONNTYPE_MISMATCH, [declared[:64]], "Connection type not supported"
             )
-        session.connection_type = "websocket" if link is not None else connection_type
-        if link is None and session.link is not None:
-            # The client moved to polling (its socket died or was refused).
-            session.link.sessions.discard(session.client_id)
-            self._cancel_timer(session)
-            session.link = None
-        self._release(session)
-        session.last_seen = time.monotonic()
+        self._set_transport(
+            session, "websocket" if link is not None else connection_type
+        )
+        if session.held is not None:
+            session.held.answer()  # a new connect answers the previous one
+        if link is None:
+            # Over HTTP: the client moved to polling if it had a socket.
+            self._detach(session)
+        self.touch(session)
         reply["successful"] = True
-        reply["advice"] = self._advice()
-        timeout = _requested_timeout(message.get("advice"), self.limits.connect_timeout)
-        loop = asyncio.get_running_loop()
+        reply["advice"] = self._advice(link)
+        limits = self.limits
+        limit = limits.websocket_hold if link is not None else limits.connect_timeout
+        timeout = _requested_timeout(message.get("advice"), limit)
+        if batch.holding or (link is None and session.queue):
+            timeout = 0.0
         if link is not None:
             if timeout <= 0:
                 return reply
-            session.held_reply = reply
-            session.timer = loop.call_later(timeout, self._answer_ws_connect, session)
+            batch.holding = True
+            HeldConnect(self, session, reply, link, timeout)
             return None
-        if timeout <= 0 or session.queue:
-            batch.held = Held(session, reply, loop.create_future())
-            batch.held.future.set_result(None)
-            return None
-        future: asyncio.Future[None] = loop.create_future()
-        session.waiter = future
-        loop.call_later(timeout, _resolve, future)
-        batch.held = Held(session, reply, future)
+        batch.holding = batch.holding or timeout > 0
+        batch.connects.append(HeldConnect(self, session, reply, None, timeout))
         return None
-
-    def _answer_ws_connect(self, session: Session) -> None:
-        session.timer = None
-        reply, session.held_reply = session.held_reply, None
-        session.last_seen = time.monotonic()
-        if reply is not None and session.link is not None:
-            session.link.send_json([reply])
-
-    def _cancel_timer(self, session: Session) -> None:
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
-            reply, session.held_reply = session.held_reply, None
-            if reply is not None and session.link is not None:
-                session.link.send_json([reply])
-
-    def _release(self, session: Session) -> None:
-        """Answer a held connect now (another connect or a disconnect came)."""
-        self._cancel_timer(session)
-        if session.waiter is not None and not session.waiter.done():
-            session.waiter.set_result(None)
-        session.waiter = None
-        session.last_seen = time.monotonic()
 
     def drain(self, session: Session) -> list[str]:
         """Take a polling session's queued messages (serialised)."""
-        session.last_seen = time.monotonic()
+        self.touch(session)
         items = list(session.queue)
         session.queue.clear()
         return items
 
-    def end_connect(self, session: Session, future: asyncio.Future[None]) -> None:
-        """A polling connect's handler is done with ``future``, answered or not.
-
-        Until then the session counts as held and cannot expire; so this must
-        run even when the handler is cancelled or its client left, or the
-        session would never expire.
-        """
-        if session.waiter is future:
-            session.waiter = None
-        session.last_seen = time.monotonic()
-
-    def _subscriptions(self, message: dict[str, Any]) -> list[str]:
+    def _subscriptions_of(self, message: dict[str, Any]) -> list[str]:
         value = message.get("subscription")
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names:
@@ -663,26 +681,31 @@ class Engine:
     def _subscribe(
         self, session: Session, message: dict[str, Any], reply: dict[str, Any]
     ) -> None:
-        names = self._subscriptions(message)
+        names = self._subscriptions_of(message)
         reply["subscription"] = message["subscription"]
-        if len(session.subscriptions | set(names)) > self.limits.max_subscriptions:
+        new = set(names) - session.subscriptions
+        if len(session.subscriptions) + len(new) > self.limits.max_subscriptions:
             raise BayeuxError(CHANNEL_FORBIDDEN, names[:1], "Too many subscriptions")
-        for name in names:
+        for name in new:
             session.subscriptions.add(name)
             self.index.setdefault(name, set()).add(session.client_id)
+        self._subscriptions += len(new)
         reply["successful"] = True
 
     def _unsubscribe(
         self, session: Session, message: dict[str, Any], reply: dict[str, Any]
     ) -> None:
-        names = self._subscriptions(message)
+        names = self._subscriptions_of(message)
         reply["subscription"] = message["subscription"]
         for name in names:
             self._drop_subscription(session, name)
         reply["successful"] = True
 
     def _drop_subscription(self, session: Session, name: str) -> None:
+        if name not in session.subscriptions:
+            return
         session.subscriptions.discard(name)
+        self._subscriptions -= 1
         ids = self.index.get(name)
         if ids is not None:
             ids.discard(session.client_id)
@@ -705,17 +728,23 @@ class Engine:
             self.publish(channel, message["data"])
 
     def _destroy(self, session: Session) -> None:
-        self._release(session)
+        if self.sessions.pop(session.client_id, None) is None:
+            return
+        if session.held is not None:
+            session.held.answer()
         for name in list(session.subscriptions):
             self._drop_subscription(session, name)
-        if session.link is not None:
-            session.link.sessions.discard(session.client_id)
-            session.link = None
+        self._detach(session)
         session.queue.clear()
-        self.sessions.pop(session.client_id, None)
+        self._by_transport[session.connection_type] -= 1
+        if not self._by_transport[session.connection_type]:
+            del self._by_transport[session.connection_type]
 
-    def iter_sessions(self) -> Iterator[Session]:
-        return iter(list(self.sessions.values()))
+
+#: The meta channels a client may send to, besides ``/meta/handshake``.
+_META_METHODS = frozenset(
+    {"/meta/connect", "/meta/subscribe", "/meta/unsubscribe", "/meta/disconnect"}
+)
 
 
 def _requested_timeout(advice: Any, limit: float) -> float:
@@ -734,8 +763,3 @@ def _requested_timeout(advice: Any, limit: float) -> float:
     if ms >= limit * 1000:
         return limit
     return float(ms) / 1000
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

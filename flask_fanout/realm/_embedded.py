@@ -6,16 +6,18 @@ process-wide and idempotent: every app in the process shares one realm, and
 later calls return at once. If the port is already taken, most likely by a
 standalone ``flask fanout realm`` (or by the previous reloader child that is
 still shutting down), that realm is used instead: one warning, no error.
+
+Once it listens, one line says where, next to Werkzeug's own
+``* Running on`` banner.
 """
 
 from __future__ import annotations
 
-import base64
 import errno
 import logging
 import threading
 
-from flask_fanout._config import FanoutConfig
+from flask_fanout._settings import FanoutConfig
 from flask_fanout.realm import LocalRealm
 
 log = logging.getLogger("flask_fanout.realm")
@@ -30,27 +32,76 @@ def embedded_realm() -> LocalRealm | None:
     return _realm
 
 
-def ensure_embedded(config: FanoutConfig) -> None:
+def _has_handler(logger: logging.Logger, level: int) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(handler.level <= level for handler in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+def announce(realm: LocalRealm) -> None:
+    """Log, once, where the embedded realm listens, where it will be seen.
+
+    At INFO, on the ``flask_fanout.realm`` logger, so an app that configures
+    logging decides where it goes. With logging left unconfigured (the
+    usual case under ``flask run``, where INFO would be swallowed), that
+    logger gets a stderr handler at INFO first: the same thing Werkzeug does
+    for its ``* Running on`` banner, which this line sits next to.
+    """
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    if log.isEnabledFor(logging.INFO) and not _has_handler(log, logging.INFO):
+        log.addHandler(logging.StreamHandler())
+    log.info(
+        " * Flask-Fanout local realm: publish %s/publish/, Bayeux %s",
+        realm.publish_url,
+        realm.bayeux_url,
+    )
+
+
+def ensure_embedded(
+    config: FanoutConfig,
+    *,
+    allow_public_dev_key: bool = False,
+    origin: str | None = None,
+) -> None:
     """Start the local realm in a daemon thread unless it already runs.
 
     Returns once the realm is listening. The realm's identity comes from
     ``config`` (``realm_id``, ``realm_key``, ``local_realm_host``/``_port``),
-    so publishes signed by the extension are accepted.
+    so publishes signed by the extension are accepted. A realm that cannot
+    start (port taken, the development key on a non-loopback host without
+    ``allow_public_dev_key``) is logged, never raised: the app still serves.
+
+    :param origin: the development server's own ``http://host:port``, where
+        the realm's GRIP stand-in forwards stream requests; given, it is also
+        set on a realm this process already runs (the app learns its address
+        from its first request, after the realm may have started).
     """
     global _realm
     address = (config.local_realm_host, config.local_realm_port)
     if _realm is not None or address in _attempted:
+        _point_at(origin)
         return
     with _lock:
         if _realm is not None or address in _attempted:
+            _point_at(origin)
             return
         _attempted.add(address)
-        realm = LocalRealm(
-            host=config.local_realm_host,
-            port=config.local_realm_port,
-            realm_id=config.realm_id,
-            key=base64.b64encode(config.realm_key).decode("ascii"),
-        )
+        try:
+            realm = LocalRealm(
+                host=config.local_realm_host,
+                port=config.local_realm_port,
+                realm_id=config.realm_id or "local",
+                key=config.realm_key,
+                allow_public_dev_key=allow_public_dev_key,
+                origin=origin,
+            )
+        except ValueError as exc:
+            log.error("flask-fanout: not starting the embedded local realm: %s", exc)
+            return
         try:
             realm.start()
         except OSError as exc:
@@ -68,7 +119,17 @@ def ensure_embedded(config: FanoutConfig) -> None:
                 )
             return
         _realm = realm
-        log.info("flask-fanout: embedded local realm listening on %s", realm.url)
+        announce(realm)
+
+
+def _point_at(origin: str | None) -> None:
+    realm = _realm
+    if origin is None or realm is None or realm.origin == origin:
+        return
+    try:
+        realm.set_origin(origin)
+    except ValueError as exc:
+        log.error("flask-fanout: the embedded realm cannot forward to the app: %s", exc)
 
 
 def _reset() -> None:

@@ -8,10 +8,11 @@ cross-origin read needs the exact ``Origin`` echoed with
 ``Access-Control-Allow-Credentials: true``.
 
 Which origins: one whose host is the host the browser asked the realm for
-(its ``Host`` header), whatever the port, or one listed in
-``allowed_origins``. Any other page gets no CORS headers, so it cannot read
-another user's stream through a realm on their machine. Behind Pushpin the
-page and stream share an origin and none of this applies (Pushpin's own
+(its ``Host`` header, which the realm's ``Host`` check has already vetted
+against DNS rebinding), whatever the port, or one listed with
+``--allow-origin``. Any other page gets no CORS headers, so it cannot read a
+developer's streams through the realm on their machine. Behind Pushpin the
+page and the stream share an origin and none of this applies (Pushpin's own
 ``auto_cross_origin`` is off by default).
 """
 
@@ -34,6 +35,43 @@ _MAX_ORIGIN = 512
 PREFLIGHT_MAX_AGE = 600
 
 
+def check_allowed_origin(origin: str) -> str:
+    """A page origin as a browser sends it in ``Origin``, or a ``ValueError``.
+
+    ``*`` is refused: the stream is read with credentials, and browsers
+    refuse a wildcard on a credentialed answer.
+    """
+    if not isinstance(origin, str):
+        raise ValueError(
+            f"allowed origin must be a string, got {type(origin).__name__}"
+        )
+    text = origin.strip().rstrip("/")
+    if text == "*":
+        raise ValueError(
+            "allowed origin '*' cannot work: the stream is read with credentials, "
+            "and browsers refuse a wildcard on a credentialed answer"
+        )
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        parts = urllib.parse.urlsplit("")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise ValueError(
+            f"allowed origin {origin!r} must look like http://host[:port], "
+            "as a browser sends it in the Origin header"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 def _hostname(url: str) -> str | None:
     try:
         return urllib.parse.urlsplit(url).hostname
@@ -46,7 +84,7 @@ def allowed_origin(request: web.Request, allowed: Collection[str]) -> str | None
     origin = request.headers.get("Origin")
     if not origin or len(origin) > _MAX_ORIGIN or origin == "null":
         return None
-    if origin in allowed:
+    if origin.lower() in allowed:
         return origin
     scheme = origin.partition(":")[0].lower()
     if scheme not in ("http", "https"):

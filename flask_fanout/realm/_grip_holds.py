@@ -2,40 +2,47 @@
 
 A held stream (``Grip-Hold: stream``) is an HTTP response whose headers and
 first content were sent; from then on every ``http-stream`` item published
-on one of its channels is appended to it. A held response (``Grip-Hold:
-response``, a long-poll) waits for the first ``http-response`` item on any
-of its channels, or its timeout.
+on one of its channels is appended to it, and its keep-alive is written
+after each idle period. A held response (``Grip-Hold: response``, a
+long-poll) waits for the first ``http-response`` item on any of its
+channels, or for its timeout.
 
-Why items are written straight to each stream's transport: one publish to N
-streams is framed once and the same bytes are handed to N sockets without
+Why items are written straight to each stream's transport: one publish to
+N streams is framed once and the same bytes are handed to N sockets without
 awaiting anything (as the Bayeux engine does for WebSockets), so a reader
 that stalls can never hold up the others. Once its unsent output passes
-:attr:`~flask_fanout.realm._grip_options.GripLimits.max_stream_buffer` it is
-cut off; its browser reconnects and the page refetches. Pushpin would
-instead queue a few items and then drop further ones silently; for hints a
-cut-off is the safer of the two, since it makes the page catch up.
+:attr:`~._limits.Limits.max_stream_buffer` it is cut off; its browser
+reconnects and the page refetches. (Pushpin instead queues up to 100 items
+per connection and then drops further ones without a word; for hints a
+cut-off is the safer of the two, since it makes the page catch up.)
 
 Everything here runs on the realm's event loop thread, so there are no
 locks. aiohttp does not tell a handler that its client hung up, so a sweep
-(every :attr:`~flask_fanout.realm._grip_options.GripLimits.sweep_interval`)
-notices closed sockets and releases their holds; writes notice them too.
+every :data:`SWEEP_INTERVAL` seconds notices closed sockets and releases
+their holds; writes notice them too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import enum
 import random
 from typing import Any
 
-from aiohttp import web
-
+from flask_fanout.realm import _grip_stats
 from flask_fanout.realm._grip_instruct import KeepAlive
 from flask_fanout.realm._grip_items import GripItem
-from flask_fanout.realm._grip_options import GripLimits
+from flask_fanout.realm._grip_items import ResponseFormat
 from flask_fanout.realm._grip_sequence import Sequencer
+from flask_fanout.realm._grip_stats import GripStats
+from flask_fanout.realm._limits import Limits
+
+#: Seconds between sweeps for hung-up clients and overdue out-of-order items.
+SWEEP_INTERVAL = 0.25
+#: Pushpin's keep-alive jitter: each keep-alive comes up to this many seconds
+#: early, so that streams opened together do not all wake together.
+KEEP_ALIVE_JITTER = 1.0
 
 
 class Ended(enum.Enum):
@@ -53,32 +60,8 @@ class Ended(enum.Enum):
     SHUTDOWN = "shutdown"
 
 
-@dataclasses.dataclass
-class GripStats:
-    """Counters of the stand-in since the realm started (see ``/stats``)."""
-
-    #: Requests to a ``…/_fanout/events`` path (GET), and preflights.
-    requests: int = 0
-    preflights: int = 0
-    #: Answers from the app without ``Grip-Hold``, sent on unchanged.
-    passed_through: int = 0
-    streams_opened: int = 0
-    responses_opened: int = 0
-    #: Holds not taken because a bound was reached (answered at once).
-    holds_refused: int = 0
-    #: Published items carrying a GRIP format.
-    publishes: int = 0
-    #: One per (item, held request) written or answered; a close counts.
-    deliveries: int = 0
-    keep_alives: int = 0
-    streams_closed_by_publish: int = 0
-    response_timeouts: int = 0
-    slow_readers_cut_off: int = 0
-    #: 502s: the app could not be reached, timed out, or gave bad GRIP headers.
-    origin_errors: int = 0
-    instruct_errors: int = 0
-    #: Stream requests refused as a loop (the origin is the realm itself).
-    loops_refused: int = 0
+#: How a hold ends: an :class:`Ended`, or (long-polls) the published answer.
+Outcome = Ended | ResponseFormat
 
 
 class Held:
@@ -90,11 +73,10 @@ class Held:
         self,
         channels: tuple[str, ...],
         transport: asyncio.BaseTransport,
-        done: asyncio.Future[Any],
+        done: asyncio.Future[Outcome],
     ) -> None:
         self.channels = channels
         self.transport = transport
-        #: Resolved with an :class:`Ended` or (responses) a published answer.
         self.done = done
         self.finished = False
 
@@ -105,31 +87,20 @@ class Held:
 class HeldStream(Held):
     """A stream whose headers and first content were sent."""
 
-    __slots__ = (
-        "chunked",
-        "ka_delay",
-        "ka_timer",
-        "keep_alive",
-        "last_write",
-        "limit",
-        "write_transport",
-    )
+    __slots__ = ("chunked", "ka_delay", "ka_timer", "keep_alive", "last_write")
 
     def __init__(
         self,
         channels: tuple[str, ...],
         transport: asyncio.WriteTransport,
-        done: asyncio.Future[Any],
+        done: asyncio.Future[Outcome],
         *,
         chunked: bool,
         keep_alive: KeepAlive | None,
-        limit: int,
     ) -> None:
         super().__init__(channels, transport, done)
-        self.write_transport = transport
         self.chunked = chunked
         self.keep_alive = keep_alive
-        self.limit = limit
         self.last_write = 0.0
         self.ka_delay = 0.0
         self.ka_timer: asyncio.TimerHandle | None = None
@@ -138,12 +109,13 @@ class HeldStream(Held):
         """``data`` as it goes on the wire: one HTTP/1.1 chunk, or raw for 1.0."""
         return b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
 
-    def write_frame(self, frame: bytes, now: float) -> Ended | None:
+    def write_frame(self, frame: bytes, now: float, limit: int) -> Ended | None:
         """Queue one framed write; say why not if the stream cannot take it."""
-        transport = self.write_transport
+        transport = self.transport
+        assert isinstance(transport, asyncio.WriteTransport)
         if self.finished or transport.is_closing():
             return Ended.GONE
-        if transport.get_write_buffer_size() > self.limit:
+        if transport.get_write_buffer_size() > limit:
             transport.abort()
             return Ended.SLOW
         transport.write(frame)
@@ -151,25 +123,18 @@ class HeldStream(Held):
         return None
 
 
-class HeldResponse(Held):
-    """A long-poll waiting for an ``http-response`` item or its timeout."""
-
-    __slots__ = ()
-
-
 class Holds:
     """Every held request of one realm, indexed by channel."""
 
-    def __init__(self, limits: GripLimits, stats: GripStats | None = None) -> None:
+    def __init__(self, limits: Limits, stats: GripStats) -> None:
         self.limits = limits
-        self.stats = stats or GripStats()
+        self.stats = stats
         self.streams: set[HeldStream] = set()
-        self.responses: set[HeldResponse] = set()
-        #: Channel -> the requests held on it (streams and responses).
-        self.index: dict[str, set[Held]] = {}
-        self.sequencer: Sequencer[GripItem] = Sequencer(
-            wait=limits.reorder_wait, max_pending=limits.max_pending_per_channel
-        )
+        self.responses: set[Held] = set()
+        #: Channel -> the streams / long-polls held on it.
+        self.stream_index: dict[str, set[HeldStream]] = {}
+        self.response_index: dict[str, set[Held]] = {}
+        self.sequencer: Sequencer[GripItem] = Sequencer()
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -190,7 +155,7 @@ class Holds:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.limits.sweep_interval)
+            await asyncio.sleep(SWEEP_INTERVAL)
             self.sweep()
 
     def sweep(self) -> None:
@@ -203,93 +168,87 @@ class Holds:
 
     # -- holding -----------------------------------------------------------
 
-    def _channels(self, channels: tuple[str, ...]) -> tuple[str, ...]:
-        return channels[: self.limits.max_channels_per_hold]
+    @property
+    def full(self) -> bool:
+        """Whether ``max_grip_holds`` requests are held already."""
+        return len(self.streams) + len(self.responses) >= self.limits.max_grip_holds
 
-    def _index(self, held: Held) -> None:
-        for channel in held.channels:
-            self.index.setdefault(channel, set()).add(held)
+    def refused(self) -> None:
+        """Count a hold not taken because :attr:`full`."""
+        self.stats.holds_refused += 1
 
     def hold_stream(
         self,
-        request: web.Request,
+        transport: asyncio.WriteTransport,
         channels: tuple[str, ...],
         keep_alive: KeepAlive | None,
         *,
         chunked: bool,
         first: bytes,
-    ) -> HeldStream | None:
-        """Write ``first`` and hold the stream; ``None`` if it cannot be held.
+    ) -> HeldStream:
+        """Write ``first`` and hold the stream.
 
         Writing the first content and subscribing happen with no ``await``
         in between, so no item published meanwhile can be lost or overtake it.
         """
-        transport = request.transport
-        if len(self.streams) >= self.limits.max_streams:
-            self.stats.holds_refused += 1
-            return None
-        if transport is None or transport.is_closing():
-            return None
-        assert isinstance(transport, asyncio.WriteTransport)
         loop = asyncio.get_running_loop()
         held = HeldStream(
-            self._channels(channels),
+            channels,
             transport,
             loop.create_future(),
             chunked=chunked,
             keep_alive=keep_alive,
-            limit=self.limits.max_stream_buffer,
         )
         held.last_write = loop.time()
         if first:
             transport.write(held.frame(first))
         self.streams.add(held)
-        self._index(held)
+        for channel in channels:
+            self.stream_index.setdefault(channel, set()).add(held)
         self.stats.streams_opened += 1
         if keep_alive is not None:
             self._schedule_keep_alive(held, loop.time())
         return held
 
     def hold_response(
-        self, request: web.Request, channels: tuple[str, ...]
-    ) -> HeldResponse | None:
-        """Hold a long-poll; ``None`` if it cannot be held (answer it at once)."""
-        transport = request.transport
-        if len(self.responses) >= self.limits.max_responses:
-            self.stats.holds_refused += 1
-            return None
-        if transport is None or transport.is_closing():
-            return None
-        held = HeldResponse(
-            self._channels(channels),
-            transport,
-            asyncio.get_running_loop().create_future(),
-        )
+        self, transport: asyncio.BaseTransport, channels: tuple[str, ...]
+    ) -> Held:
+        """Hold a long-poll until a published answer, or :meth:`release`."""
+        held = Held(channels, transport, asyncio.get_running_loop().create_future())
         self.responses.add(held)
-        self._index(held)
+        for channel in channels:
+            self.response_index.setdefault(channel, set()).add(held)
         self.stats.responses_opened += 1
         return held
 
     def release(self, held: Held) -> None:
         """Forget ``held`` (idempotent); its handler has finished or is finishing."""
+        if held.finished:
+            return
+        held.finished = True
+        index: dict[str, Any]
         if isinstance(held, HeldStream):
             if held.ka_timer is not None:
                 held.ka_timer.cancel()
                 held.ka_timer = None
             self.streams.discard(held)
-        elif isinstance(held, HeldResponse):
+            index = self.stream_index
+        else:
             self.responses.discard(held)
-        held.finished = True
+            index = self.response_index
         for channel in held.channels:
-            holders = self.index.get(channel)
+            holders = index.get(channel)
             if holders is None:
                 continue
             holders.discard(held)
             if not holders:
-                del self.index[channel]
-                self.sequencer.forget(channel)
+                del index[channel]
+                if not self._listened(channel):
+                    # As Pushpin does when a channel loses its last
+                    # subscriber: its last id is forgotten.
+                    self.sequencer.forget(channel)
 
-    def _finish(self, held: Held, outcome: Any) -> None:
+    def _finish(self, held: Held, outcome: Outcome) -> None:
         if held.finished:
             return
         self.release(held)
@@ -298,21 +257,25 @@ class Holds:
         if not held.done.done():
             held.done.set_result(outcome)
 
+    def _listened(self, channel: str) -> bool:
+        return channel in self.stream_index or channel in self.response_index
+
     # -- keep-alives -------------------------------------------------------
 
     def _schedule_keep_alive(self, held: HeldStream, start: float) -> None:
-        """Arm the keep-alive timer ``timeout`` seconds after ``start``.
-
-        Like Pushpin, up to one second earlier at random, so that streams
-        opened together do not all wake together.
-        """
+        """Arm the keep-alive ``timeout`` seconds after ``start``, jittered."""
         keep_alive = held.keep_alive
         assert keep_alive is not None
-        held.ka_delay = max(keep_alive.timeout - random.random(), 0.05)
+        held.ka_delay = max(keep_alive.timeout - random.random() * KEEP_ALIVE_JITTER, 0)
         loop = asyncio.get_running_loop()
         held.ka_timer = loop.call_at(start + held.ka_delay, self._keep_alive, held)
 
     def _keep_alive(self, held: HeldStream) -> None:
+        """The keep-alive timer fired: write it, unless the stream was busy.
+
+        In ``idle`` mode each write postpones the keep-alive; rather than
+        re-arm a timer on every write, the timer checks when it fires.
+        """
         held.ka_timer = None
         keep_alive = held.keep_alive
         if held.finished or keep_alive is None:
@@ -323,7 +286,9 @@ class Holds:
         if keep_alive.mode == "idle" and idle_until > now + 0.001:
             held.ka_timer = loop.call_at(idle_until, self._keep_alive, held)
             return
-        ended = held.write_frame(held.frame(keep_alive.data), now)
+        ended = held.write_frame(
+            held.frame(keep_alive.data), now, self.limits.max_stream_buffer
+        )
         if ended is not None:
             self._finish(held, ended)
             return
@@ -332,29 +297,24 @@ class Holds:
 
     # -- publishing --------------------------------------------------------
 
-    def publish(self, items: list[GripItem]) -> int:
-        """Deliver ``items`` in order (as the sequencer allows); return deliveries."""
+    def publish(self, item: GripItem) -> int:
+        """Deliver ``item`` (as the sequencer allows); return the deliveries."""
+        self.stats.publishes += 1
         delivered = 0
-        for item in items:
-            self.stats.publishes += 1
-            ready = self.sequencer.add(item, listened=item.channel in self.index)
-            for ready_item in ready:
-                delivered += self._deliver(ready_item)
+        for ready in self.sequencer.add(item, listened=self._listened(item.channel)):
+            delivered += self._deliver(ready)
         self.stats.deliveries += delivered
         return delivered
 
     def _deliver(self, item: GripItem) -> int:
-        holders = self.index.get(item.channel)
-        if not holders:
-            return 0
-        now = asyncio.get_running_loop().time()
-        frames: dict[bool, bytes] = {}
         delivered = 0
-        for held in list(holders):
-            if isinstance(held, HeldStream):
-                stream = item.stream
-                if stream is None:
-                    continue
+        stream = item.stream
+        streams = self.stream_index.get(item.channel) if stream is not None else None
+        if stream is not None and streams:
+            now = asyncio.get_running_loop().time()
+            limit = self.limits.max_stream_buffer
+            frames: dict[bool, bytes] = {}
+            for held in list(streams):
                 if stream.close:
                     self.stats.streams_closed_by_publish += 1
                     self._finish(held, Ended.CLOSED)
@@ -366,46 +326,31 @@ class Holds:
                 frame = frames.get(held.chunked)
                 if frame is None:
                     frame = frames[held.chunked] = held.frame(stream.content)
-                ended = held.write_frame(frame, now)
+                ended = held.write_frame(frame, now, limit)
                 if ended is None:
                     delivered += 1
                 else:
                     self._finish(held, ended)
-            elif isinstance(held, HeldResponse) and item.response is not None:
-                self._finish(held, item.response)
+        response = item.response
+        polls = self.response_index.get(item.channel) if response is not None else None
+        if response is not None and polls:
+            for poll in list(polls):
+                self._finish(poll, response)
                 delivered += 1
         return delivered
 
     # -- gauges ------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """Gauges and counters, JSON-ready; per-channel counts are bounded."""
-        streams: dict[str, int] = {}
-        responses: dict[str, int] = {}
-        for channel, holders in self.index.items():
-            count = sum(1 for h in holders if isinstance(h, HeldStream))
-            if count:
-                streams[channel] = count
-            if len(holders) - count:
-                responses[channel] = len(holders) - count
-        return {
-            "streams_held": len(self.streams),
-            "responses_held": len(self.responses),
-            "channels": len(self.index),
-            "stream_subscribers": _busiest(streams, self.limits.max_stats_channels),
-            "response_subscribers": _busiest(responses, self.limits.max_stats_channels),
-            "items_waiting": self.sequencer.waiting,
-            "items_dropped": self.sequencer.dropped,
-            **dataclasses.asdict(self.stats),
-        }
-
-
-def _busiest(counts: dict[str, int], limit: int) -> dict[str, int]:
-    if len(counts) > limit:
-        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return dict(sorted(top))
-    return dict(sorted(counts.items()))
-
-
-#: Where the publish API finds the registry on the realm's application.
-HOLDS_KEY = web.AppKey("grip_holds", Holds)
+    def snapshot(self, origin: str | None) -> dict[str, Any]:
+        """The ``grip`` section of ``/stats``; per-channel counts are bounded."""
+        return _grip_stats.snapshot(
+            self.stats,
+            origin=origin,
+            streams={c: len(h) for c, h in self.stream_index.items()},
+            responses={c: len(h) for c, h in self.response_index.items()},
+            streams_held=len(self.streams),
+            responses_held=len(self.responses),
+            items_waiting=self.sequencer.waiting,
+            items_dropped=self.sequencer.dropped,
+            limit=self.limits.stats_channels,
+        )

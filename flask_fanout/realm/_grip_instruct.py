@@ -7,10 +7,13 @@ and means the same there:
 * ``Grip-Hold``: ``stream`` or ``response``; anything else is an error.
 * ``Grip-Channel``: comma-separated entries, across any number of header
   lines, each ``name`` plus ``; key=value`` parameters (values may be
-  quoted); ``prev-id`` is the only parameter with a meaning here.
+  quoted); ``prev-id`` is the only parameter with a meaning here. Names
+  must pass the wire-channel rule (``flask_fanout._channels``), stricter
+  than Pushpin, because nothing could ever be published to any other name.
 * ``Grip-Timeout``: whole seconds, default 55, raised to at least 5.
 * ``Grip-Keep-Alive``: ``<data>; format=raw|cstring|base64;
-  timeout=N; mode=idle|interval``; timeout defaults to 55, at least 1.
+  timeout=N; mode=idle|interval``; format defaults to raw, mode to idle,
+  timeout to 55, raised to at least 1.
 * ``Grip-Status``: ``<code> [reason]`` replaces the answer's status.
 
 An answer that breaks a rule is an :class:`InstructError`, which the proxy
@@ -24,6 +27,9 @@ import binascii
 import dataclasses
 import http
 from collections.abc import Iterable
+
+from flask_fanout._channels import validate_wire_channel
+from flask_fanout._errors import InvalidChannelError
 
 #: Pushpin's ``DEFAULT_RESPONSE_TIMEOUT`` and ``MINIMUM_RESPONSE_TIMEOUT``.
 DEFAULT_TIMEOUT = 55
@@ -281,7 +287,7 @@ def _status(value: str) -> tuple[int, str]:
     return code, reason.strip()
 
 
-def _channels(values: Iterable[str], max_length: int) -> tuple[Channel, ...]:
+def _channels(values: Iterable[str]) -> tuple[Channel, ...]:
     channels: dict[str, Channel] = {}
     for value in values:
         for entry in split_list(value):
@@ -289,11 +295,10 @@ def _channels(values: Iterable[str], max_length: int) -> tuple[Channel, ...]:
             name = params[0][0]
             if not name:
                 raise InstructError(f"Grip-Channel entry {entry!r} has no channel name")
-            if len(name) > max_length:
-                raise InstructError(
-                    f"Grip-Channel: a channel name is {len(name)} characters long; "
-                    f"the limit is {max_length}"
-                )
+            try:
+                validate_wire_channel(name)
+            except InvalidChannelError as exc:
+                raise InstructError(f"Grip-Channel: {exc}"[:300]) from None
             if name not in channels:
                 channels[name] = Channel(name, _param(params, "prev-id"))
     return tuple(channels.values())
@@ -311,9 +316,7 @@ def _next_link(values: Iterable[str]) -> bool:
     return False
 
 
-def parse_instruct(
-    headers: Iterable[tuple[str, str]], *, max_channel_length: int = 1024
-) -> Instruct | None:
+def parse_instruct(headers: Iterable[tuple[str, str]]) -> Instruct | None:
     """The instruction in ``headers`` (name, value pairs), or ``None``.
 
     ``None`` means the answer holds nothing (no ``Grip-Hold``) and is passed
@@ -345,7 +348,7 @@ def parse_instruct(
         status = _status(by_name["grip-status"][0])
     return Instruct(
         hold=hold,
-        channels=_channels(by_name.get("grip-channel", []), max_channel_length),
+        channels=_channels(by_name.get("grip-channel", [])),
         timeout=max(timeout, MINIMUM_TIMEOUT),
         keep_alive=keep_alive,
         status=status,

@@ -1,27 +1,28 @@
 """The local realm standing in for a GRIP proxy (Pushpin) in development.
 
 With the GRIP backend and no GRIP proxy configured, the browser's stream
-requests (``GET …/_fanout/events``) go to the realm, which does what Pushpin
-would do with them, so the app's stream view, its ``Grip-Sig`` check, its
+requests (``GET …/_fanout/events``) go to the realm, which does with them
+what Pushpin would, so the app's stream view, its ``Grip-Sig`` check, its
 channel authorizer and its publishes run exactly as in production:
 
-1. forward the request to the app (the *origin*) with the browser's request
-   line and headers (cookies included), minus hop-by-hop headers,
-   ``Accept-Encoding`` and any ``Grip-*`` header the client sent, plus a
-   ``Grip-Sig`` (HS256, ``{"iss": <realm id>, "exp": now + 3600}``, signed
-   with the realm key) and ``Grip-Feature``;
-2. read the answer's GRIP headers (``_grip_instruct``): without
-   ``Grip-Hold`` the answer goes back unchanged (minus ``Grip-*``);
-   otherwise hold the stream or the long-poll (``_grip_holds``) until
-   published items (``_grip_items``, through the publish API) end it;
+1. forward the request to the app, the *origin* (``_grip_forward``);
+2. read the GRIP headers of the answer (``_grip_instruct``): without
+   ``Grip-Hold`` the answer goes back as it is (minus ``Grip-*``);
+   otherwise hold the stream or the long-poll (``_grip_holds``) for the
+   items published to ``/publish/`` (``_grip_items``, through the publish
+   API's format hooks);
 3. add CORS headers for pages on the realm's own host (``_grip_cors``).
 
-Only paths ending in ``/_fanout/events`` are proxied; the realm is not a
-general reverse proxy. What Pushpin does that the stand-in does not:
-``Grip-Link`` next links (reliable mode), ``application/grip-instruct``
-bodies, filters, ``Grip-Set-Meta``, WebSocket-over-HTTP. Each is refused or
-reported rather than silently ignored, and ``Grip-Feature`` lists only what
-is implemented.
+Only paths ending in ``/_fanout/events`` are forwarded: the realm is not a
+general reverse proxy. What Pushpin does and the stand-in does not:
+``Grip-Link`` (reliable mode; a ``prev-id`` on a stream without one ends
+the stream after its first content, as behind Pushpin), instructions in an
+``application/grip-instruct`` body, filters, ``Grip-Set-Meta``,
+``"action": "hint"``, WebSocket-over-HTTP, and the repeat of a held
+long-poll's request to the app about a second after it is subscribed
+(Pushpin's way of covering the moment before its subscription settles,
+which the stand-in, subscribing at once, does not have). Each of these is
+refused or reported rather than silently done another way.
 """
 
 from __future__ import annotations
@@ -29,170 +30,109 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-import time
 from typing import Any
 
 import aiohttp
-import jwt
-import yarl
 from aiohttp import web
 from multidict import CIMultiDict
 
-from flask_fanout.realm import _publish_api
+from flask_fanout._ratelimit import RateLimitedLog
 from flask_fanout.realm._grip_cors import add_cors
 from flask_fanout.realm._grip_cors import allowed_origin
 from flask_fanout.realm._grip_cors import preflight
-from flask_fanout.realm._grip_holds import HOLDS_KEY
+from flask_fanout.realm._grip_forward import Forwarder
+from flask_fanout.realm._grip_forward import OriginAnswer
+from flask_fanout.realm._grip_forward import OriginError
 from flask_fanout.realm._grip_holds import Ended
-from flask_fanout.realm._grip_holds import GripStats
 from flask_fanout.realm._grip_holds import Holds
+from flask_fanout.realm._grip_holds import Outcome
 from flask_fanout.realm._grip_instruct import Instruct
 from flask_fanout.realm._grip_instruct import InstructError
 from flask_fanout.realm._grip_instruct import parse_instruct
+from flask_fanout.realm._grip_items import GripItem
 from flask_fanout.realm._grip_items import ResponseFormat
-from flask_fanout.realm._grip_options import check_origin
+from flask_fanout.realm._grip_items import StreamFormat
+from flask_fanout.realm._grip_items import check_response
+from flask_fanout.realm._grip_items import check_stream
+from flask_fanout.realm._grip_stats import GripStats
 from flask_fanout.realm._keys import Settings
+from flask_fanout.realm._limits import Limits
+from flask_fanout.realm._publish_api import CHECKS_KEY
+from flask_fanout.realm._publish_api import DELIVERERS_KEY
+from flask_fanout.realm._publish_api import PublishItem
 
 log = logging.getLogger("flask_fanout.realm")
 
-#: The path every proxied request ends in (the extension's stream endpoint).
+#: The path every forwarded request ends in (the extension's stream endpoint).
 STREAM_PATH = "/_fanout/events"
-#: What the stand-in implements of the features Pushpin advertises here.
-GRIP_FEATURES = "status"
-#: Seconds a ``Grip-Sig`` the stand-in makes stays valid (Pushpin: 3600).
-SIG_LIFETIME = 3600
-
-#: Request headers that describe the client's hop, not the request. Pushpin
-#: also drops ``Accept-Encoding``, so the app never compresses a body the
-#: proxy must append to.
-_HOP_REQUEST = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "content-length",
-        "accept-encoding",
-    }
-)
-_HOP_RESPONSE = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
+#: Seconds a long-poll refused at ``max_grip_holds`` is told to wait.
+BUSY_RETRY_AFTER = 5
+_PREFIX = "flask-fanout local realm"
 
 
 class GripStandIn:
-    """The stand-in's state on one realm: origin, client, holds, counters."""
+    """The stand-in's state on one realm: the origin, the holds, the counters."""
 
-    def __init__(self, settings: Settings) -> None:
-        options = settings.grip
-        self.realm_id = settings.realm_id
-        self._key = _publish_api._hmac_equivalent_key(settings.key)
-        self.limits = options.limits
-        self.allowed_origins = frozenset(options.allowed_origins)
+    def __init__(
+        self, settings: Settings, limits: Limits, logs: RateLimitedLog
+    ) -> None:
+        self.limits = limits
+        self.logs = logs
+        self.allowed_origins = frozenset(settings.allowed_origins)
         self.stats = GripStats()
-        self.holds = Holds(self.limits, self.stats)
-        self._origin = options.origin
-        self._origin_lock = threading.Lock()
-        self._client: aiohttp.ClientSession | None = None
-        self._warned: set[str] = set()
-
-    # -- the origin ---------------------------------------------------------
-
-    @property
-    def origin(self) -> str | None:
-        """The app's base URL that stream requests are forwarded to."""
-        with self._origin_lock:
-            return self._origin
+        self.holds = Holds(limits, self.stats)
+        self.forwarder = Forwarder(
+            settings.realm_id, settings.key, limits, settings.origin
+        )
 
     def set_origin(self, url: str | None) -> None:
-        """Point the stand-in at the app (from any thread); ``None`` unsets it.
+        """Forward stream requests to ``url`` from now on; any thread may call.
 
         :raises ValueError: naming what is wrong with ``url``.
         """
-        checked = None if url is None else check_origin(url)
-        with self._origin_lock:
-            self._origin = checked
+        self.forwarder.set_origin(url)
 
-    # -- signing ------------------------------------------------------------
-
-    def sign(self) -> str:
-        """A fresh ``Grip-Sig``, as Pushpin makes one with ``sig_iss``/``sig_key``."""
-        claims = {"iss": self.realm_id, "exp": int(time.time()) + SIG_LIFETIME}
-        return jwt.encode(claims, self._key, algorithm="HS256")
-
-    def signed_by_us(self, token: str) -> bool:
-        """Whether ``token`` is a valid ``Grip-Sig`` of this realm.
-
-        A request carrying one came through this realm already: the origin
-        is the realm itself, and forwarding it again would loop.
-        """
-        try:
-            jwt.decode(
-                token,
-                self._key,
-                algorithms=["HS256"],
-                issuer=self.realm_id,
-                options={"require": ["exp", "iss"]},
-            )
-        except jwt.PyJWTError:
-            return False
-        return True
-
-    # -- lifecycle ----------------------------------------------------------
-
-    @property
-    def client(self) -> aiohttp.ClientSession:
-        if self._client is None:
-            raise RuntimeError("the GRIP stand-in is not started")
-        return self._client
-
-    async def startup(self, app: web.Application) -> None:
-        limits = self.limits
-        self._client = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limits.max_origin_requests),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=limits.origin_connect_timeout,
-                sock_read=limits.origin_read_timeout,
-            ),
-            # One browser's cookies must never be kept and sent for another.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            trust_env=False,
-        )
+    def start(self) -> None:
+        """Open the origin's connection pool and start sweeping (on the loop)."""
+        self.forwarder.start()
         self.holds.start()
 
-    async def shutdown(self, app: web.Application) -> None:
+    async def close(self) -> None:
+        """End every hold (streams cleanly), then close the pool."""
         await self.holds.close()
-
-    async def cleanup(self, app: web.Application) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
+        await self.forwarder.close()
 
     def snapshot(self) -> dict[str, Any]:
         """The ``grip`` section of ``/stats``."""
-        return {"origin": self.origin, **self.holds.snapshot()}
+        return self.holds.snapshot(self.forwarder.origin)
 
-    def warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+    # -- publishing -----------------------------------------------------------
+
+    def deliver_stream(self, app: web.Application, item: PublishItem, _: Any) -> int:
+        """The publish API's deliverer for ``http-stream`` (and the item's
+        ``http-response`` with it, so the sequencer sees the item once)."""
+        return self.holds.publish(_grip_item(item))
+
+    def deliver_response(self, app: web.Application, item: PublishItem, _: Any) -> int:
+        """The deliverer for ``http-response``, unless ``http-stream`` took it."""
+        if "http-stream" in item.formats:
+            return 0
+        return self.holds.publish(_grip_item(item))
+
+
+def _grip_item(item: PublishItem) -> GripItem:
+    stream = item.formats.get("http-stream")
+    response = item.formats.get("http-response")
+    assert stream is None or isinstance(stream, StreamFormat)
+    assert response is None or isinstance(response, ResponseFormat)
+    return GripItem(
+        channel=item.channel,
+        id=item.id,
+        prev_id=item.prev_id,
+        no_seq=item.no_seq,
+        stream=stream,
+        response=response,
+    )
 
 
 GRIP_KEY = web.AppKey("grip", GripStandIn)
@@ -201,223 +141,168 @@ GRIP_KEY = web.AppKey("grip", GripStandIn)
 # -- answers the stand-in makes itself ---------------------------------------
 
 
-def _plain(status: int, text: str, cors: str | None) -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict(
+def _plain(
+    status: int, text: str, cors: str | None, headers: dict[str, str] | None = None
+) -> web.Response:
+    answer: CIMultiDict[str] = CIMultiDict(
         {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
     )
-    add_cors(headers, cors)
-    return web.Response(status=status, text=text + "\n", headers=headers)
+    answer.update(headers or {})
+    add_cors(answer, cors)
+    return web.Response(status=status, text=f"{_PREFIX}: {text}\n", headers=answer)
 
 
-def _bad_gateway(grip: GripStandIn, message: str, cors: str | None) -> web.Response:
-    grip.stats.origin_errors += 1
-    log.warning("GRIP stand-in: %s", message)
-    return _plain(502, f"flask-fanout local realm: {message}", cors)
+def _bad_gateway(
+    grip: GripStandIn, kind: str, message: str, cors: str | None
+) -> web.Response:
+    grip.logs.warning(f"grip-{kind}", "flask-fanout realm, GRIP stand-in: %s", message)
+    return _plain(502, message, cors)
 
 
-# -- forwarding ---------------------------------------------------------------
-
-
-def _forward_headers(request: web.Request, grip: GripStandIn) -> CIMultiDict[str]:
-    named = {
-        token.strip().lower()
-        for value in request.headers.getall("Connection", [])
-        for token in value.split(",")
-    }
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
-        lower = name.lower()
-        if lower in _HOP_REQUEST or lower in named or lower.startswith("grip-"):
-            continue
-        headers.add(name, value)
-    headers["Grip-Sig"] = grip.sign()
-    headers["Grip-Feature"] = GRIP_FEATURES
-    return headers
-
-
-def _answer_headers(answer: aiohttp.ClientResponse) -> CIMultiDict[str]:
-    """The app's headers as the browser may see them: no hop-by-hop, no Grip-*."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in answer.headers.items():
-        lower = name.lower()
-        if lower in _HOP_RESPONSE or lower.startswith("grip-"):
-            continue
-        headers.add(name, value)
-    return headers
-
-
-async def _read_limited(answer: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body, or ``None`` once it passes ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in answer.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _pass_through(
-    request: web.Request,
-    answer: aiohttp.ClientResponse,
-    grip: GripStandIn,
-    cors: str | None,
-) -> web.StreamResponse:
-    grip.stats.passed_through += 1
-    response = web.StreamResponse(status=answer.status, reason=answer.reason)
-    headers = _answer_headers(answer)
-    add_cors(headers, cors)
-    response.headers.extend(headers)
-    if answer.content_length is not None:
-        response.content_length = answer.content_length
-    await response.prepare(request)
-    try:
-        async for chunk in answer.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
-    except ConnectionError:
-        pass  # the client left
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        # The headers are out: all that can still be said is "incomplete".
-        grip.stats.origin_errors += 1
-        log.warning("GRIP stand-in: the app's answer broke off: %r", exc)
-        if request.transport is not None:
-            request.transport.abort()
-    return response
+# -- the stream endpoint ------------------------------------------------------
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """``GET …/_fanout/events``: forward to the app and do what it says."""
+    """``GET …/_fanout/events``: forward to the app, then do what it says."""
     grip = request.app[GRIP_KEY]
-    grip.stats.requests += 1
+    stats = grip.stats
+    stats.requests += 1
     cors = allowed_origin(request, grip.allowed_origins)
     incoming_sig = request.headers.get("Grip-Sig")
-    if incoming_sig and grip.signed_by_us(incoming_sig):
-        grip.stats.loops_refused += 1
+    if incoming_sig and grip.forwarder.signed_by_us(incoming_sig):
+        stats.loops_refused += 1
         return _plain(
             508,
-            "flask-fanout local realm: this request already came through this "
-            "realm; its origin must be the app, not the realm itself",
+            "this request already came through this realm: the origin must be "
+            "the app, not the realm itself",
             cors,
         )
-    origin = grip.origin
+    origin = grip.forwarder.origin
     if origin is None:
+        stats.origin_errors += 1
         return _bad_gateway(
             grip,
-            "no origin to forward stream requests to: start the realm with "
-            "--origin http://HOST:PORT (the app), or let the app's first request "
-            "set it under flask run",
+            "no-origin",
+            "no app to forward stream requests to: start the realm with "
+            "--origin http://HOST:PORT (the app's address); under flask run the "
+            "app's first request tells the embedded realm",
             cors,
         )
-    target = request.raw_path
-    if not target.startswith("/"):
-        target = request.rel_url.raw_path_qs
     try:
-        url = yarl.URL(origin + target, encoded=True)
-    except ValueError:
-        return _plain(400, "flask-fanout local realm: bad request target", cors)
+        answer = await grip.forwarder.fetch(request, origin)
+    except OriginError as exc:
+        stats.origin_errors += 1
+        return _bad_gateway(grip, "origin", str(exc), cors)
     try:
-        async with grip.client.get(
-            url, headers=_forward_headers(request, grip), allow_redirects=False
-        ) as answer:
-            try:
-                instruct = parse_instruct(
-                    answer.headers.items(),
-                    max_channel_length=grip.limits.max_channel_length,
-                )
-            except InstructError as exc:
-                grip.stats.instruct_errors += 1
-                return _bad_gateway(grip, f"the app's GRIP instructions: {exc}", cors)
-            if instruct is None:
-                return await _pass_through(request, answer, grip, cors)
-            if "application/grip-instruct" in answer.headers.get("Content-Type", ""):
-                grip.stats.instruct_errors += 1
-                return _bad_gateway(
-                    grip,
-                    "application/grip-instruct bodies are not supported by the "
-                    "stand-in; give the instructions as Grip-* headers",
-                    cors,
-                )
-            body = await _read_limited(answer, grip.limits.max_instruct_body)
-            if body is None:
-                return _bad_gateway(
-                    grip,
-                    f"the app's answer to a GRIP hold is larger than "
-                    f"{grip.limits.max_instruct_body} bytes",
-                    cors,
-                )
-            status = instruct.status or (answer.status, answer.reason or None)
-            headers = _answer_headers(answer)
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return _bad_gateway(
-            grip, f"cannot get an answer from the app at {origin}: {what}", cors
-        )
+        if answer.content_type() == "application/grip-instruct":
+            raise InstructError(
+                "instructions in an application/grip-instruct body are not "
+                "supported by the local realm; give them as Grip-* headers"
+            )
+        instruct = parse_instruct(answer.headers)
+    except InstructError as exc:
+        stats.instruct_errors += 1
+        return _bad_gateway(grip, "instruct", f"the app's GRIP headers: {exc}", cors)
+    if instruct is None:
+        stats.passed_through += 1
+        return _answer(answer.status, answer.reason, answer, answer.body, cors)
+    channels = _channels(grip, instruct)
     if instruct.hold == "stream":
-        add_cors(headers, cors)
-        return await _hold_stream(request, grip, instruct, status, headers, body)
-    return await _hold_response(request, grip, instruct, status, headers, body, cors)
+        return await _hold_stream(request, grip, instruct, channels, answer, cors)
+    return await _hold_response(request, grip, instruct, channels, answer, cors)
 
 
-# -- holding ------------------------------------------------------------------
+def _answer(
+    status: int, reason: str, answer: OriginAnswer, body: bytes, cors: str | None
+) -> web.Response:
+    """The app's answer (``Grip-*`` and hop-by-hop headers removed)."""
+    headers = answer.browser_headers()
+    add_cors(headers, cors)
+    return web.Response(
+        status=status, reason=reason or None, headers=headers, body=body
+    )
+
+
+def _channels(grip: GripStandIn, instruct: Instruct) -> tuple[str, ...]:
+    names = tuple(c.name for c in instruct.channels)
+    cap = grip.limits.max_grip_channels
+    if len(names) > cap:
+        grip.logs.warning(
+            "grip-channels",
+            "flask-fanout realm, GRIP stand-in: %d channels in one hold; only the "
+            "first %d are subscribed, as Pushpin's connection_subscription_max "
+            "(--max-grip-channels) does",
+            len(names),
+            cap,
+        )
+    return names[:cap]
+
+
+def _status(instruct: Instruct, answer: OriginAnswer) -> tuple[int, str]:
+    return instruct.status or (answer.status, answer.reason)
 
 
 async def _hold_stream(
     request: web.Request,
     grip: GripStandIn,
     instruct: Instruct,
-    status: tuple[int, str | None],
-    headers: CIMultiDict[str],
-    body: bytes,
+    channels: tuple[str, ...],
+    answer: OriginAnswer,
+    cors: str | None,
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=status[0], reason=status[1])
+    code, reason = _status(instruct, answer)
+    response = web.StreamResponse(status=code, reason=reason or None)
+    headers = answer.browser_headers()
+    add_cors(headers, cors)
     response.headers.extend(headers)
     if request.version >= aiohttp.HttpVersion11:
         response.enable_chunked_encoding()
-    await response.prepare(request)
-    channels = tuple(c.name for c in instruct.channels)
-    held = None
-    prev_ids = [c.name for c in instruct.channels if c.prev_id is not None]
-    if prev_ids and not instruct.next_link:
+    held_back = [c.name for c in instruct.channels if c.prev_id is not None]
+    hold = True
+    if held_back and not instruct.next_link:
         # Pushpin ends such a stream after its first content (reliable mode
-        # needs a next link), so the stand-in must not hold it either.
+        # needs a next link to fetch what was missed), so the stand-in does.
         grip.stats.instruct_errors += 1
-        log.warning(
-            "GRIP stand-in: channel %r has a prev-id but the answer has no "
-            "Grip-Link next link; the stream ends after its first content, as "
-            "behind Pushpin",
-            prev_ids[0],
+        grip.logs.warning(
+            "grip-prev-id",
+            "flask-fanout realm, GRIP stand-in: channel %r has a prev-id but the "
+            "answer has no Grip-Link next link; the stream ends after its first "
+            "content, as behind Pushpin",
+            held_back[0],
         )
-    else:
-        if instruct.next_link:
-            grip.warn_once(
-                "link",
-                "GRIP stand-in: Grip-Link next links are not followed; the stream "
-                "is held without them",
-            )
-        if len(channels) > grip.limits.max_channels_per_hold:
-            log.warning(
-                "GRIP stand-in: %d channels in one hold; only the first %d are "
-                "subscribed (Pushpin's connection_subscription_max)",
-                len(channels),
-                grip.limits.max_channels_per_hold,
-            )
-        held = grip.holds.hold_stream(
-            request,
-            channels,
-            instruct.keep_alive,
-            chunked=response.chunked,
-            first=body,
+        hold = False
+    elif grip.holds.full:
+        grip.holds.refused()
+        grip.logs.warning(
+            "grip-full",
+            "flask-fanout realm, GRIP stand-in: %d requests held already "
+            "(--max-grip-holds); a stream ends after its first content",
+            grip.limits.max_grip_holds,
         )
-    if held is None:
-        # Not held: the first content, then a clean end, so an EventSource
-        # reconnects after its retry delay instead of failing for good.
+        hold = False
+    elif instruct.next_link:
+        grip.logs.warning(
+            "grip-link",
+            "flask-fanout realm, GRIP stand-in: Grip-Link next links are not "
+            "followed; the stream is held without them",
+        )
+    # aiohttp sends a StreamResponse's headers as soon as it is prepared, so
+    # the first content can go straight to the socket after them.
+    await response.prepare(request)
+    transport = request.transport
+    if not hold or not isinstance(transport, asyncio.WriteTransport):
         with contextlib.suppress(ConnectionError):
-            if body:
-                await response.write(body)
+            if answer.body:
+                await response.write(answer.body)
             await response.write_eof()
         return response
+    held = grip.holds.hold_stream(
+        transport,
+        channels,
+        instruct.keep_alive,
+        chunked=response.chunked,
+        first=answer.body,
+    )
     try:
         outcome = await held.done
     finally:
@@ -428,23 +313,28 @@ async def _hold_stream(
     return response
 
 
-def _published_answer(
-    answer: ResponseFormat, held_headers: CIMultiDict[str], cors: str | None
+def _published(
+    published: ResponseFormat, answer: OriginAnswer, cors: str | None
 ) -> web.Response:
-    """A published ``http-response``, with the held answer's headers inherited.
+    """A published ``http-response``, headers merged as Pushpin merges them.
 
-    Pushpin starts from the headers of the app's own (timeout) answer and
-    replaces every header the publish names, so a publish needs to give only
-    what differs.
+    Pushpin (1.36, ``HttpSession::respond`` in ``src/handler/httpsession.cpp``)
+    starts from the headers of the app's own (timeout) answer, removes every
+    header the publish names, then appends the publish's headers: so a
+    publish gives only what differs, and a header it names replaces all
+    values the app gave.
     """
-    headers = held_headers.copy()
-    for name, _ in answer.headers:
+    headers = answer.browser_headers()
+    for name, _ in published.headers:
         headers.popall(name, None)
-    for name, value in answer.headers:
+    for name, value in published.headers:
         headers.add(name, value)
     add_cors(headers, cors)
     return web.Response(
-        status=answer.code, reason=answer.reason, headers=headers, body=answer.body
+        status=published.code,
+        reason=published.reason,
+        headers=headers,
+        body=published.body,
     )
 
 
@@ -452,27 +342,41 @@ async def _hold_response(
     request: web.Request,
     grip: GripStandIn,
     instruct: Instruct,
-    status: tuple[int, str | None],
-    headers: CIMultiDict[str],
-    body: bytes,
+    channels: tuple[str, ...],
+    answer: OriginAnswer,
     cors: str | None,
-) -> web.Response:
-    channels = tuple(c.name for c in instruct.channels)
-    held = grip.holds.hold_response(request, channels)
-    outcome: Any = Ended.TIMEOUT
-    if held is not None:
-        try:
-            await asyncio.wait({held.done}, timeout=instruct.timeout)
-        finally:
-            grip.holds.release(held)
-        if held.done.done():
-            outcome = held.done.result()
-        else:
-            grip.stats.response_timeouts += 1
+) -> web.StreamResponse:
+    if grip.holds.full:
+        grip.holds.refused()
+        grip.logs.warning(
+            "grip-full",
+            "flask-fanout realm, GRIP stand-in: %d requests held already "
+            "(--max-grip-holds); a long-poll is answered 503",
+            grip.limits.max_grip_holds,
+        )
+        return _plain(
+            503,
+            f"too many held requests (--max-grip-holds); retry in {BUSY_RETRY_AFTER} s",
+            cors,
+            {"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    transport = request.transport
+    if transport is None:
+        return web.Response(status=499)  # the client is gone; nobody reads this
+    held = grip.holds.hold_response(transport, channels)
+    outcome: Outcome = Ended.TIMEOUT
+    try:
+        await asyncio.wait({held.done}, timeout=instruct.timeout)
+    finally:
+        grip.holds.release(held)
+    if held.done.done():
+        outcome = held.done.result()
+    else:
+        grip.stats.response_timeouts += 1
     if isinstance(outcome, ResponseFormat):
-        return _published_answer(outcome, headers, cors)
-    add_cors(headers, cors)
-    return web.Response(status=status[0], reason=status[1], headers=headers, body=body)
+        return _published(outcome, answer, cors)
+    code, reason = _status(instruct, answer)
+    return _answer(code, reason, answer, answer.body, cors)
 
 
 async def _preflight(request: web.Request) -> web.Response:
@@ -482,19 +386,17 @@ async def _preflight(request: web.Request) -> web.Response:
 
 
 def install_grip(app: web.Application, grip: GripStandIn) -> None:
-    """Add the stand-in's routes and lifecycle to a realm application.
+    """Add the stand-in to a realm application.
 
-    ``GET``/``OPTIONS`` on any path ending in ``/_fanout/events``, and the
-    GRIP publish endpoint ``POST /publish/`` (the publish API's own handler:
-    same token check, every format).
+    ``GET`` and ``OPTIONS`` on any path ending in ``/_fanout/events``; the
+    ``http-stream`` and ``http-response`` formats of the publish API (which
+    serves ``POST /publish/``, with the same token as every publish).
     """
     app[GRIP_KEY] = grip
-    app[HOLDS_KEY] = grip.holds
     path = "/{root:(?:.*/)?}" + STREAM_PATH.lstrip("/")
     app.router.add_route("GET", path, events)
     app.router.add_route("OPTIONS", path, _preflight)
-    app.router.add_post("/publish/", _publish_api.publish)
-    app.router.add_post("/publish", _publish_api.publish)
-    app.on_startup.append(grip.startup)
-    app.on_shutdown.append(grip.shutdown)
-    app.on_cleanup.append(grip.cleanup)
+    app[DELIVERERS_KEY]["http-stream"] = grip.deliver_stream
+    app[DELIVERERS_KEY]["http-response"] = grip.deliver_response
+    app[CHECKS_KEY]["http-stream"] = check_stream
+    app[CHECKS_KEY]["http-response"] = check_response

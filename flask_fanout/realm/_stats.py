@@ -28,7 +28,12 @@ class RealmStats:
     messages_delivered: int = 0
     handshakes: int = 0
     sessions_expired: int = 0
-    #: Error counts by kind, e.g. ``"publish_unauthorized"``, ``"bayeux_401"``.
+    #: TCP connections open now, refused at the cap so far, and the cap.
+    connections_open: int = 0
+    connections_refused: int = 0
+    connections_limit: int = 0
+    #: Error counts by kind, e.g. ``"publish_unauthorized"``, ``"bayeux_401"``:
+    #: bumped where the error is raised, from its status or Bayeux code.
     errors: collections.Counter[str] = dataclasses.field(
         default_factory=collections.Counter
     )
@@ -41,6 +46,9 @@ class RealmStats:
         self,
         clients_by_transport: dict[str, int],
         subscribers: dict[str, int],
+        *,
+        channels: int,
+        subscriptions: int,
         websockets_open: int,
     ) -> dict[str, Any]:
         """A JSON-ready copy, combined with the engine's live gauges.
@@ -48,6 +56,8 @@ class RealmStats:
         ``clients_by_transport`` counts only sessions that have connected at
         least once; those still between handshake and first connect (or
         abandoned there) are ``clients_pending``. ``clients`` counts both.
+        ``subscribers`` is the engine's bounded selection of channels (the
+        most subscribed); ``channels`` and ``subscriptions`` are the totals.
         """
         pending = clients_by_transport.pop(PENDING, 0)
         return {
@@ -56,7 +66,12 @@ class RealmStats:
             "clients_by_transport": dict(sorted(clients_by_transport.items())),
             "clients_pending": pending,
             "websockets_open": websockets_open,
+            "connections_open": self.connections_open,
+            "connections_refused": self.connections_refused,
+            "connections_limit": self.connections_limit,
             "subscribers": dict(sorted(subscribers.items())),
+            "channels": channels,
+            "subscriptions": subscriptions,
             "messages_published": self.messages_published,
             "messages_delivered": self.messages_delivered,
             "handshakes": self.handshakes,

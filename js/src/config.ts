@@ -1,60 +1,17 @@
 /**
- * Configuration: rendered by `{{ fanout.script() }}` as a JSON script element,
- * overridable with `configure()`.
+ * Settings: rendered by `{{ fanout.script() }}` as a JSON script element,
+ * overridable with `configure()`. Every duration is in milliseconds.
  *
  * The element is read when a value is first needed rather than when this module
  * runs, so the module can sit anywhere in the page (or be imported as ESM before
  * the element is parsed) and still see it. An inline `<script>` setting globals
  * would need `unsafe-inline` or a second nonce; a JSON element needs neither.
  */
-import { emit } from './events';
-
-export interface FayeSubscription {
-  cancel(): void;
-  callback?(fn: () => void): void;
-  errback?(fn: (error: unknown) => void): void;
-}
-
-export interface FayeMessage {
-  channel: string;
-  advice?: { timeout?: number };
-  [key: string]: unknown;
-}
-
-export interface FayeClient {
-  subscribe(channel: string, callback: (data: unknown) => void): FayeSubscription;
-  on(event: string, fn: () => void): void;
-  disable?(feature: string): void;
-  addExtension(extension: object): void;
-  disconnect?(): void;
-  // Private in Faye, but stable across 1.x and Fanout's fork; read defensively.
-  _dispatcher?: FayeDispatcher;
-}
-
-export interface FayeEnvelope {
-  message: FayeMessage;
-  request?: unknown;
-  timer?: ReturnType<typeof setTimeout> | null;
-}
-
-export interface FayeDispatcher {
-  connectionType?: string;
-  selectTransport?(types: string[]): void;
-  _envelopes?: Map<string, FayeEnvelope>;
-  _sendEnvelope?(envelope: FayeEnvelope): void;
-  handleError?(message: FayeMessage, immediate?: boolean): void;
-}
-
-export interface FayeNamespace {
-  Client: new (url: string, options?: object) => unknown;
-  VERSION?: string;
-}
+import type { FayeNamespace } from './transports/faye';
 
 export interface Config {
-  bayeuxUrl: string;
-  fayeUrl: string | null;
-  fayeIntegrity: string | null;
-  transportMode: 'fallback' | 'upgrade';
+  backend: string;
+  transportMode: 'fallback' | 'upgrade' | 'stream' | 'poll';
   throttle: number;
   pollInterval: number;
   pollConnectedInterval: number;
@@ -62,48 +19,38 @@ export interface Config {
   nonce: string | null;
   lazy: boolean;
   connectTimeout: number;
+  share: boolean;
+  // Bayeux
+  bayeuxUrl: string;
+  fayeUrl: string | null;
+  fayeIntegrity: string | null;
   fallbackDelay: number;
   Faye: FayeNamespace | null;
+  // GRIP
+  streamUrl: string;
+  maxChannels: number;
+  keepAlive: number | null;
+  longPollTimeout: number;
+  EventSource: typeof EventSource | null;
 }
 
-const defaults: Config = {
-  bayeuxUrl: '/bayeux',
-  fayeUrl: null,
-  fayeIntegrity: null,
+// Which transports a build carries: 'bayeux', 'grip', or '' for both.
+declare const __BACKEND__: string;
+
+// Keys whose default is null, false or 0 are left out: absent reads the same.
+// (`lazy` is informational: the server says whether it rendered Faye eagerly.)
+export const defaults = {
+  backend: __BACKEND__ || 'bayeux',
   transportMode: 'fallback',
   throttle: 500,
-  pollInterval: 5,
-  pollConnectedInterval: 300,
+  pollInterval: 5000,
+  pollConnectedInterval: 300000,
   channelPrefix: '',
-  nonce: null,
-  lazy: true,
   connectTimeout: 10000,
-  fallbackDelay: 2000,
-  Faye: null,
-};
+  share: true,
+  // Each build carries the defaults of its own transport only.
+  ...(__BACKEND__ != 'grip' && { bayeuxUrl: '/bayeux', fallbackDelay: 2000 }),
+  ...(__BACKEND__ != 'bayeux' && { streamUrl: '/_fanout/events', longPollTimeout: 55000 }),
+} as Config;
 
-let overrides: Partial<Config> = {};
-let rendered: Partial<Config> | undefined;
-
-export function configure(options: Partial<Config>): void {
-  for (const key in options) {
-    const value = options[key as keyof Config];
-    // Passing `undefined` means "no override", not "unset the default".
-    if (value !== undefined) (overrides as Record<string, unknown>)[key] = value;
-  }
-}
-
-export function config(): Config {
-  if (!rendered && typeof document != 'undefined') {
-    const el = document.getElementById('flask-fanout-config');
-    if (el) {
-      try {
-        rendered = JSON.parse(el.textContent || '{}');
-      } catch (error) {
-        rendered = {};
-        emit('error', error);
-      }
-    }
-  }
-  return { ...defaults, ...rendered, ...overrides };
-}
+export const ELEMENT_ID = 'flask-fanout-config';

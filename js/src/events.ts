@@ -1,37 +1,17 @@
 /**
- * The shared event hub and connection state.
+ * Event listeners of one client, and the one way page code is called.
  *
- * One module owns `state` so that the poller, the transport code and pages all
- * read the same value; every change goes through `setState`, which is also the
- * single place that fires `state`, `connected` and `disconnected`.
+ * Nothing here is module state: each client makes its own emitter, so two
+ * clients on a page (or two test cases) never hear each other.
  */
 export type State = 'idle' | 'loading' | 'connecting' | 'connected' | 'disconnected' | 'failed';
 
 // Listeners take whatever their event carries; the public .d.ts types each event.
-type Listener = (...args: any[]) => void;
+export type Listener = (...args: any[]) => void;
 
-const listeners: Record<string, Set<Listener>> = {};
-
-export let state: State = 'idle';
-export let transport: string | null = null;
-export let debug = false;
-
-export function setDebug(on: boolean): void {
-  debug = !!on;
-}
-
-export function log(...args: unknown[]): void {
-  if (debug) console.info('[fanout]', ...args);
-}
-
-export function on(event: string, fn: Listener): () => void {
-  const set = (listeners[event] ||= new Set());
-  // A fresh wrapper per call, so registering one function twice needs two offs.
-  const entry: Listener = (...args) => fn(...args);
-  set.add(entry);
-  return () => {
-    set.delete(entry);
-  };
+export interface Emitter {
+  on(event: string, fn: Listener): () => void;
+  emit(event: string, ...args: unknown[]): void;
 }
 
 /**
@@ -49,25 +29,20 @@ export function call(fn: Listener, ...args: unknown[]): void {
   }
 }
 
-export function emit(event: string, ...args: unknown[]): void {
-  // The poller is a `state` listener too, and `connected` is emitted after
-  // `state`: one throwing page listener must not stop either.
-  listeners[event]?.forEach((fn) => call(fn, ...args));
-}
-
-export function setTransport(name: string | null): void {
-  if (name !== transport) {
-    log('transport', transport, '->', name);
-    transport = name;
-  }
-}
-
-export function setState(next: State): void {
-  const prev = state;
-  if (next === prev) return;
-  state = next;
-  log('state', prev, '->', next, transport ? `(${transport})` : '');
-  emit('state', next, prev);
-  if (next === 'connected') emit('connected', transport);
-  if (next === 'disconnected') emit('disconnected');
+export function emitter(): Emitter {
+  const listeners: Record<string, Set<Listener>> = {};
+  return {
+    on(event, fn) {
+      const set = (listeners[event] ||= new Set());
+      // A fresh wrapper per call, so registering one function twice needs two offs.
+      const entry: Listener = (...args) => fn(...args);
+      set.add(entry);
+      return () => {
+        set.delete(entry);
+      };
+    },
+    // The poller is a `state` listener too, and `connected` is emitted after
+    // `state`: one throwing page listener must not stop either.
+    emit: (event, ...args) => listeners[event]?.forEach((fn) => call(fn, ...args)),
+  };
 }

@@ -2,24 +2,24 @@
  * The interval-polling safety net.
  *
  * Realtime messages are hints; a page that only listened would miss whatever
- * happened while Faye was loading, failed, or reconnecting. So the page's own
- * refresh function keeps running: often while realtime is not up, rarely while
- * it is, once at once when the transport returns after an outage, and never on
- * a hidden page (a background tab polling every 5 s is wasted server load).
+ * happened while the transport was loading, failed, or reconnecting. So the
+ * page's own refresh function keeps running: often while realtime is not up,
+ * rarely while it is, once at once when the transport returns after an outage,
+ * and never on a hidden page (a background tab polling every 5 s is wasted
+ * server load). All periods are milliseconds.
  */
-import { on, emit, state } from './events';
+import { doc } from './env';
+import type { Listener, State } from './events';
 
-let watching = false;
-
-function hidden(): boolean {
-  return typeof document != 'undefined' && document.hidden;
+/** What a poller needs of its client: the current state and its changes. */
+export interface Watched {
+  readonly state: State;
+  on(event: 'state', fn: Listener): () => void;
 }
 
-export function startPoller(fn: () => void, interval: number, connectedInterval: number): () => void {
-  if (!watching && typeof document != 'undefined') {
-    watching = true;
-    document.addEventListener('visibilitychange', () => emit('visibility'));
-  }
+const hidden = (): boolean | undefined => doc?.hidden;
+
+export function startPoller(fn: () => void, interval: number, connectedInterval: number, client: Watched): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   // The next poll is due one period after the last one (or after the start),
@@ -29,7 +29,7 @@ export function startPoller(fn: () => void, interval: number, connectedInterval:
   const arm = (): void => {
     clearTimeout(timer);
     if (!stopped && !hidden()) {
-      const period = 1000 * (state === 'connected' ? connectedInterval : interval);
+      const period = client.state == 'connected' ? connectedInterval : interval;
       timer = setTimeout(run, Math.max(0, last + period - Date.now()));
     }
   };
@@ -39,25 +39,25 @@ export function startPoller(fn: () => void, interval: number, connectedInterval:
     arm();
     if (!stopped) fn();
   };
+  const shown = (): void => (hidden() ? arm() : run());
   // Realtime was down (an outage, or a failed load that a later subscribe
   // retried): hints sent meanwhile are lost, so the return refreshes at once.
   let down = false;
-  const offs = [
-    on('state', (next: string) => {
-      if (next === 'connected' && down) {
-        down = false;
-        run();
-      } else {
-        down ||= next === 'disconnected' || next === 'failed';
-        arm();
-      }
-    }),
-    on('visibility', () => (hidden() ? arm() : run())),
-  ];
+  const off = client.on('state', (next: State) => {
+    if (next == 'connected' && down) {
+      down = false;
+      run();
+    } else {
+      down ||= next == 'disconnected' || next == 'failed';
+      arm();
+    }
+  });
+  doc?.addEventListener('visibilitychange', shown);
   arm();
   return () => {
     stopped = true;
     clearTimeout(timer);
-    offs.forEach((off) => off());
+    off();
+    doc?.removeEventListener('visibilitychange', shown);
   };
 }

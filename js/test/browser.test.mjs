@@ -1,5 +1,6 @@
-// The built browser file (flask-fanout-<v>.min.js) in a jsdom page: config
-// element, lazy loading of Faye, nonces, load failure, with fake timers.
+// The built Bayeux browser file (flask-fanout-<v>.bayeux.min.js) in a jsdom
+// page: config element, lazy loading of Faye, nonces, load failure, with fake
+// timers.
 import { test, beforeEach, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { browserPage } from './helpers.mjs';
@@ -10,8 +11,8 @@ const CONFIG = {
   fayeIntegrity: 'sha384-AAAAtestAAAA',
   transportMode: 'fallback',
   throttle: 500,
-  pollInterval: 5,
-  pollConnectedInterval: 300,
+  pollInterval: 5000,
+  pollConnectedInterval: 300000,
   channelPrefix: '',
   nonce: 'n0nce',
   lazy: true,
@@ -85,7 +86,7 @@ test('without any nonce or integrity, the script carries neither', async () => {
 });
 
 test('a load failure (network or SRI) is an error event, state failed, and polling stays in charge', async () => {
-  page = await browserPage({ config: { ...CONFIG, pollInterval: 2 }, timers: timers() });
+  page = await browserPage({ config: { ...CONFIG, pollInterval: 2000 }, timers: timers() });
   const F = page.Fanout;
   const errors = [];
   const states = [];
@@ -142,7 +143,7 @@ test('a script that loads but defines no Faye counts as a failure', async () => 
 test('configure() overrides the config element, key by key', async () => {
   page = await browserPage({ config: CONFIG, timers: timers() });
   const F = page.Fanout;
-  F.configure({ fayeUrl: 'https://cdn.example/faye.js', nonce: undefined, pollInterval: 1 });
+  F.configure({ fayeUrl: 'https://cdn.example/faye.js', nonce: undefined, pollInterval: 1000 });
   const polls = [];
   F.poll(() => polls.push(Date.now()));
   F.subscribe('c', () => {});
@@ -208,7 +209,7 @@ test('on() returns its own off(); off twice is harmless', async () => {
 test('poll() in the built module: paused while hidden, called at once when shown', async () => {
   page = await browserPage({ config: CONFIG, timers: timers() });
   const polls = [];
-  const stop = page.Fanout.poll(() => polls.push(Date.now()), { interval: 2 });
+  const stop = page.Fanout.poll(() => polls.push(Date.now()), { interval: 2000 });
   advance(4000);
   page.setHidden(true);
   advance(20000);

@@ -1,6 +1,6 @@
 // Shared test helpers: real servers only (our local realm, a TCP proxy in
 // front of it), fresh module instances, bounded waits.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -12,15 +12,21 @@ export const JS = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = resolve(JS, '..');
 export const STATIC = join(REPO, 'flask_fanout/static');
 export const PKG = JSON.parse(readFileSync(join(JS, 'package.json'), 'utf8'));
-export const MODULE = join(STATIC, `flask-fanout-${PKG.version}.min.js`);
-export const ESM = join(STATIC, `flask-fanout-${PKG.version}.mjs`);
+/** The built files of one backend: `min.js` (classic script) and `mjs`. */
+export const built = (backend, ext = 'min.js') => join(STATIC, `flask-fanout-${PKG.version}.${backend}.${ext}`);
+export const MODULE = built('bayeux');
+export const ESM = built('bayeux', 'mjs');
 export const require = createRequire(import.meta.url);
 
 let instances = 0;
-/** A fresh instance of the built ES module (its state is module-global). */
-export async function freshModule() {
+/**
+ * A fresh instance of a built ES module. Its default client lives in a global
+ * slot shared by every instance (so a page has one connection); tests that
+ * need a client of their own use `createClient`.
+ */
+export async function freshModule(file = ESM) {
   instances += 1;
-  return import(`${pathToFileURL(ESM).href}?instance=${instances}`);
+  return import(`${pathToFileURL(file).href}?instance=${instances}`);
 }
 
 /** Polls `condition` until it is truthy; fails after `timeout` ms. */
@@ -95,13 +101,17 @@ export function startRealm(args = [], timeout = 20000) {
   });
 }
 
-// The local realm's development key, read from the Python source rather than
+// The local realm's development key, asked of the Python package rather than
 // copied, so the two cannot drift apart.
+let devKey;
 function localKey() {
-  const source = readFileSync(join(REPO, 'flask_fanout/_local.py'), 'utf8');
-  const match = /LOCAL_REALM_KEY\s*=\s*base64\.b64encode\(b"([^"]+)"\)/.exec(source);
-  if (!match) throw new Error('could not find LOCAL_REALM_KEY in _local.py');
-  return Buffer.from(match[1], 'latin1');
+  if (devKey) return devKey;
+  const out = spawnSync(python(), ['-c', 'from flask_fanout import _local; print(_local.LOCAL_REALM_KEY)'], {
+    cwd: REPO,
+    encoding: 'utf8',
+  });
+  if (out.status !== 0) throw new Error('could not read the development key: ' + out.stderr);
+  return (devKey = Buffer.from(out.stdout.trim(), 'base64'));
 }
 
 const b64url = (data) => Buffer.from(data).toString('base64url');
@@ -203,14 +213,16 @@ export async function internals() {
   const result = await build({
     stdin: {
       contents: `export { throttle } from './throttle'; export { startPoller } from './poll';
-                 export { setState, on, emit } from './events'; export * as events from './events';`,
+                 export { emitter, call } from './events'; export { checkChannel } from './channels';
+                 export { createClient } from './client'; export { transports } from './transports/index';
+                 export { backoff } from './transports/eventsource'; export { fire, declare } from './dom';`,
       resolveDir: join(JS, 'src'),
       loader: 'ts',
     },
     bundle: true,
     format: 'esm',
     write: false,
-    define: { __VERSION__: '"test"' },
+    define: { __VERSION__: '"test"', __BACKEND__: '""' },
   });
   const dir = mkdtempSync(join(tmpdir(), 'fanout-internals-'));
   const file = join(dir, 'internals.mjs');
@@ -219,17 +231,18 @@ export async function internals() {
 }
 
 /**
- * A jsdom page that runs the built `flask-fanout-<v>.min.js` as a classic
- * script, as a browser would: with the config element `{{ fanout.script() }}`
- * renders and the module's own <script nonce>.
+ * A jsdom page that runs the built `flask-fanout-<v>.<backend>.min.js` as a
+ * classic script, as a browser would: with the config element
+ * `{{ fanout.script() }}` renders, the module's own <script nonce>, and
+ * `body` as the page's markup.
  */
-export async function browserPage({ config, scriptNonce = null, timers = null } = {}) {
+export async function browserPage({ config, scriptNonce = null, timers = null, backend = 'bayeux', body = '', setup } = {}) {
   const { JSDOM } = await import('jsdom');
   const escape = (s) => s.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
   const element = config
     ? `<script type="application/json" id="flask-fanout-config">${escape(JSON.stringify(config))}</script>`
     : '';
-  const dom = new JSDOM(`<!doctype html><html><head>${element}</head><body></body></html>`, {
+  const dom = new JSDOM(`<!doctype html><html><head>${element}</head><body>${body}</body></html>`, {
     runScripts: 'dangerously',
     pretendToBeVisual: true,
     url: 'http://127.0.0.1:5000/page',
@@ -239,12 +252,16 @@ export async function browserPage({ config, scriptNonce = null, timers = null } 
     // Let the test's (mocked) timers drive the page's code.
     w.setTimeout = timers.setTimeout;
     w.clearTimeout = timers.clearTimeout;
+    // And its clock: the mocked Date, when the test mocks it.
+    w.Date = Date;
   }
   let hidden = false;
   Object.defineProperty(w.document, 'hidden', { configurable: true, get: () => hidden });
+  // Browser APIs jsdom lacks (EventSource, fetch, Web Locks...), supplied by the test.
+  setup?.(w);
   const script = w.document.createElement('script');
   if (scriptNonce) script.setAttribute('nonce', scriptNonce);
-  script.textContent = readFileSync(MODULE, 'utf8');
+  script.textContent = readFileSync(built(backend), 'utf8');
   w.document.head.appendChild(script);
   return {
     window: w,

@@ -22,9 +22,9 @@ async function stats(url) {
   return response.json();
 }
 
-/** A fresh module instance talking to `bayeux` through real Faye; closed by the test. */
+/** A client of its own (the built module's createClient) talking to `bayeux` through real Faye; closed by the test. */
 async function setup(t, bayeuxBase, extra = {}) {
-  const Fanout = (await freshModule()).default;
+  const Fanout = (await freshModule()).createClient();
   const faye = trackedFaye(extra.fayeVersion);
   Fanout.configure({ Faye: faye.Faye, bayeuxUrl: `${bayeuxBase}/bayeux`, ...extra.config });
   t.after(() => faye.close());
@@ -120,7 +120,7 @@ test('a killed WebSocket falls back to HTTP mid-session, keeping every subscript
   const events = [];
   let refreshes = 0;
   Fanout.on('state', (now) => events.push(now));
-  t.after(Fanout.poll(() => (refreshes += 1), { interval: 3600, connectedInterval: 3600 }));
+  t.after(Fanout.poll(() => (refreshes += 1), { interval: 3600000, connectedInterval: 3600000 }));
   Fanout.subscribe(a, (data) => gotA.push([Date.now(), data]), { throttle: 0 });
   Fanout.subscribe(b, (data) => gotB.push([Date.now(), data]), { throttle: 0 });
   await waitFor(() => Fanout.transport === 'websocket' && Fanout.state === 'connected', { what: 'websocket' });
@@ -260,7 +260,7 @@ test("Fanout's fork (VERSION contains 'fanout') gets transportMode; stock Faye n
 });
 
 test('a Faye that throws on construction is a load failure, and a later subscribe retries', async (t) => {
-  const Fanout = (await freshModule()).default;
+  const Fanout = (await freshModule()).createClient();
   const errors = [];
   Fanout.on('error', (e) => errors.push(e));
   // Stock Faye announcing itself as the fork gets `transportMode`, which it
@@ -294,6 +294,6 @@ test('debug logs transport changes to the console', async (t) => {
   Fanout.subscribe(uniqueChannel(), () => {});
   await waitFor(() => Fanout.transport === 'websocket', { what: 'websocket' });
   const lines = info.mock.calls.map((c) => c.arguments.join(' '));
-  assert.ok(lines.some((l) => /\[fanout\] transport .*websocket/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /\[fanout\] state .*connected/.test(l)));
+  assert.ok(lines.some((l) => /\[fanout\] state \w+ -> \w+ websocket$/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /\[fanout\] state \w+ -> connected \S+$/.test(l)), lines.join('\n'));
 });

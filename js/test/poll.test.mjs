@@ -1,5 +1,5 @@
-// The polling safety net, with fake timers, driven through the shared state
-// (the same `setState` the transport code calls).
+// The polling safety net, with fake timers, driven through a client's state
+// (a stand-in with the real emitter, changed the way the client changes it).
 import { test, beforeEach, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { JSDOM } from 'jsdom';
@@ -33,15 +33,30 @@ function advance(ms) {
   if (ms) mock.timers.tick(ms);
 }
 
+/** What startPoller needs of a client, and the client's way of changing state. */
+async function setup() {
+  const { startPoller, emitter } = await internals();
+  const { on, emit } = emitter();
+  const client = { state: 'idle', on };
+  const setState = (next) => {
+    const prev = client.state;
+    if (next === prev) return;
+    client.state = next;
+    emit('state', next, prev);
+    if (next === 'connected') emit('connected');
+  };
+  return { start: (fn, interval, connected) => startPoller(fn, interval, connected, client), setState, on };
+}
+
 function recorder() {
   const times = [];
   return { times, fn: () => times.push(Date.now()) };
 }
 
 test('polling intervals change as the state changes', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  const stop = startPoller(fn, 5, 300);
+  const stop = start(fn, 5000, 300000);
   // Never connected (idle, loading, connecting): every 5 s.
   advance(15000);
   assert.deepEqual(times, [5000, 10000, 15000]);
@@ -65,9 +80,9 @@ test('polling intervals change as the state changes', async () => {
 });
 
 test('one call at once when the transport returns after an outage, none on the first connection', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   setState('connecting');
   setState('connected');
   assert.deepEqual(times, [], 'the first connection is not a return');
@@ -83,9 +98,9 @@ test('one call at once when the transport returns after an outage, none on the f
 });
 
 test('a load failure keeps polling at the short interval', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   setState('loading');
   setState('failed');
   advance(20000);
@@ -93,9 +108,9 @@ test('a load failure keeps polling at the short interval', async () => {
 });
 
 test('connecting after a failed load (a retried subscribe) refreshes at once, like a return', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   setState('loading');
   setState('failed');
   advance(6000);
@@ -109,9 +124,9 @@ test('connecting after a failed load (a retried subscribe) refreshes at once, li
 });
 
 test('no polling while the page is hidden; one call at once when it is shown', async () => {
-  const { startPoller } = await internals();
+  const { start } = await setup();
   const { times, fn } = recorder();
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   advance(5000);
   setHidden(true);
   advance(60000);
@@ -123,10 +138,10 @@ test('no polling while the page is hidden; one call at once when it is shown', a
 });
 
 test('a poller started on a hidden page waits until it is shown', async () => {
-  const { startPoller } = await internals();
+  const { start } = await setup();
   const { times, fn } = recorder();
   hidden = true;
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   advance(60000);
   assert.deepEqual(times, []);
   setHidden(false);
@@ -134,9 +149,9 @@ test('a poller started on a hidden page waits until it is shown', async () => {
 });
 
 test('stop is final and idempotent, also against later state and visibility changes', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  const stop = startPoller(fn, 5, 300);
+  const stop = start(fn, 5000, 300000);
   stop();
   stop();
   setState('connected');
@@ -149,20 +164,20 @@ test('stop is final and idempotent, also against later state and visibility chan
 });
 
 test('a refresh function that throws keeps being called', async () => {
-  const { startPoller } = await internals();
+  const { start } = await setup();
   let calls = 0;
-  startPoller(() => {
+  start(() => {
     calls += 1;
     throw new Error('page bug');
-  }, 5, 300);
+  }, 5000, 300000);
   for (let i = 0; i < 3; i++) assert.throws(() => advance(5000), /page bug/);
   assert.equal(calls, 3);
 });
 
 test('a flapping state never postpones the next poll', async () => {
-  const { startPoller, setState } = await internals();
+  const { start, setState } = await setup();
   const { times, fn } = recorder();
-  const stop = startPoller(fn, 5, 300);
+  const stop = start(fn, 5000, 300000);
   setState('connecting');
   // A state change every second for 12 s, never reaching 'connected'.
   for (let i = 0; i < 12; i++) {
@@ -174,14 +189,14 @@ test('a flapping state never postpones the next poll', async () => {
 });
 
 test('a state listener that throws starves neither the poller nor the events after it', async () => {
-  const { startPoller, setState, on } = await internals();
+  const { start, setState, on } = await setup();
   on('state', () => {
     throw new Error('page bug');
   });
   const connected = [];
   on('connected', () => connected.push(Date.now()));
   const { times, fn } = recorder();
-  startPoller(fn, 5, 300);
+  start(fn, 5000, 300000);
   // None of this may throw into the transport code that changes the state.
   setState('connecting');
   setState('connected');

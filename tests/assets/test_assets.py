@@ -27,7 +27,8 @@ from flask_fanout import FanoutExt
 from flask_fanout import _static
 from flask_fanout._assets import register_assets
 from flask_fanout._assets import render_script
-from flask_fanout._config import FanoutConfig
+from flask_fanout._settings import FanoutConfig
+from flask_fanout.backends.bayeux import BAYEUX
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 CDN_FAYE = (
@@ -43,6 +44,15 @@ CONFIG_ELEMENT = re.compile(
 def make_config(**overrides: Any) -> FanoutConfig:
     """A local-realm config, built directly so these tests pin only this module."""
     values: dict[str, Any] = {
+        "backend": "bayeux",
+        "local_realm_public": False,
+        "use_local_realm": "auto",
+        "grip_url": None,
+        "stream_url": None,
+        "max_channels": None,
+        "keep_alive": None,
+        "long_poll_timeout": None,
+        "batch_bytes": 256 * 1024,
         "realm_id": "local",
         "realm_key": b"k" * 32,
         "local": True,
@@ -82,7 +92,7 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 
 def render(app: Flask, config: FanoutConfig, path: str = "/", **kwargs: Any) -> str:
     with app.test_request_context(path):
-        return str(render_script(config, **kwargs))
+        return str(render_script(config, BAYEUX, **kwargs))
 
 
 def path_of(url: str) -> str:
@@ -120,7 +130,7 @@ def test_module_integrity_is_the_hash_of_the_served_bytes(
     app: Flask, client: FlaskClient
 ) -> None:
     [(src, attrs)] = scripts(render(app, make_config()))
-    assert path_of(src) == f"/_fanout/static/{_static.module_filename()}"
+    assert path_of(src) == f"/_fanout/static/{_static.module_filename('bayeux')}"
     response = client.get(src)
     assert response.status_code == 200
     assert attrs["integrity"] == sri_of(response.data)
@@ -134,7 +144,7 @@ def test_eager_faye_comes_first_with_its_own_integrity(
     markup = render(app, make_config(), lazy=False)
     (faye_src, faye_attrs), (module_src, _) = scripts(markup)
     assert path_of(faye_src) == f"/_fanout/static/{_static.faye_filename()}"
-    assert path_of(module_src).endswith(_static.module_filename())
+    assert path_of(module_src).endswith(_static.module_filename("bayeux"))
     assert faye_attrs["integrity"] == sri_of(client.get(faye_src).data)
     assert faye_attrs["crossorigin"] == "anonymous"
     assert config_json(markup)["lazy"] is False
@@ -194,7 +204,7 @@ def test_configured_integrity_overrides_the_bundled_hash(app: Flask) -> None:
     assert path_of(settings["fayeUrl"]).endswith(_static.faye_filename())
 
 
-def test_client_settings_are_rendered_in_the_units_the_module_expects(
+def test_client_settings_are_rendered_in_milliseconds(
     app: Flask,
 ) -> None:
     config = make_config(
@@ -209,12 +219,14 @@ def test_client_settings_are_rendered_in_the_units_the_module_expects(
         path_of(settings.pop("fayeUrl")) == f"/_fanout/static/{_static.faye_filename()}"
     )
     assert settings == {
-        "bayeuxUrl": "http://127.0.0.1:7999/bayeux",
+        "backend": "bayeux",
+        # The local realm is advertised on the host the page was asked on.
+        "bayeuxUrl": "http://localhost:7999/bayeux",
         "fayeIntegrity": _static.sri(_static.faye_filename()),
         "transportMode": "upgrade",
         "throttle": 250,
-        "pollInterval": 2.5,
-        "pollConnectedInterval": 60,
+        "pollInterval": 2500,
+        "pollConnectedInterval": 60000,
         "channelPrefix": "staging-",
         "nonce": None,
         "lazy": True,
@@ -226,7 +238,11 @@ def test_client_settings_are_rendered_in_the_units_the_module_expects(
 
 @pytest.mark.parametrize(
     "filename",
-    [_static.module_filename(), _static.esm_filename(), _static.faye_filename()],
+    [
+        *(_static.module_filename(b) for b in ("bayeux", "grip")),
+        *(_static.esm_filename(b) for b in ("bayeux", "grip")),
+        _static.faye_filename(),
+    ],
 )
 def test_versioned_files_are_cached_forever(client: FlaskClient, filename: str) -> None:
     response = client.get(f"/_fanout/static/{filename}")
@@ -237,7 +253,7 @@ def test_versioned_files_are_cached_forever(client: FlaskClient, filename: str) 
 
 
 def test_revalidation_answers_not_modified(client: FlaskClient) -> None:
-    url = f"/_fanout/static/{_static.module_filename()}"
+    url = f"/_fanout/static/{_static.module_filename('bayeux')}"
     etag = client.get(url).headers["ETag"]
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304
@@ -268,15 +284,17 @@ def test_anything_but_a_versioned_shipped_file_is_404(
 
 def test_the_apps_own_static_folder_does_not_shadow_ours(tmp_path: Any) -> None:
     (tmp_path / "app.css").write_text("body {}")
-    (tmp_path / _static.module_filename()).write_text("not ours")
+    (tmp_path / _static.module_filename("bayeux")).write_text("not ours")
     app = Flask(__name__, static_folder=str(tmp_path), static_url_path="/static")
     register_assets(app)
     client = app.test_client()
     own = client.get("/static/app.css")
     assert own.data == b"body {}"
     own.close()
-    ours = client.get(f"/_fanout/static/{_static.module_filename()}")
-    assert ours.data == _static.static_path(_static.module_filename()).read_bytes()
+    ours = client.get(f"/_fanout/static/{_static.module_filename('bayeux')}")
+    assert (
+        ours.data == _static.static_path(_static.module_filename("bayeux")).read_bytes()
+    )
 
 
 def test_registering_twice_is_harmless(app: Flask) -> None:
@@ -379,7 +397,7 @@ def test_urls_follow_script_name() -> None:
 
     @app.get("/")
     def index() -> str:
-        return str(render_script(make_config(), lazy=False))
+        return str(render_script(make_config(), BAYEUX, lazy=False))
 
     mounted = DispatcherMiddleware(Flask("root"), {"/mounted": app})
     client = Client(mounted)
@@ -387,7 +405,7 @@ def test_urls_follow_script_name() -> None:
     srcs = [src for src, _ in scripts(markup)]
     assert [path_of(src) for src in srcs] == [
         f"/mounted/_fanout/static/{_static.faye_filename()}",
-        f"/mounted/_fanout/static/{_static.module_filename()}",
+        f"/mounted/_fanout/static/{_static.module_filename('bayeux')}",
     ]
     assert config_json(markup)["fayeUrl"] == srcs[0]
     for src, attrs in scripts(markup):
@@ -401,9 +419,9 @@ def test_rendering_outside_a_request_uses_application_root() -> None:
     app.config["APPLICATION_ROOT"] = "/blog"
     register_assets(app)
     with app.app_context():
-        markup = str(render_script(make_config()))
+        markup = str(render_script(make_config(), BAYEUX))
     [(src, _)] = scripts(markup)
-    assert path_of(src) == f"/blog/_fanout/static/{_static.module_filename()}"
+    assert path_of(src) == f"/blog/_fanout/static/{_static.module_filename('bayeux')}"
 
 
 def test_rendering_outside_a_request_with_server_name() -> None:
@@ -411,6 +429,6 @@ def test_rendering_outside_a_request_with_server_name() -> None:
     app.config["SERVER_NAME"] = "example.test"
     register_assets(app)
     with app.app_context():
-        markup = str(render_script(make_config()))
+        markup = str(render_script(make_config(), BAYEUX))
     [(src, _)] = scripts(markup)
-    assert path_of(src).endswith(f"/_fanout/static/{_static.module_filename()}")
+    assert path_of(src).endswith(f"/_fanout/static/{_static.module_filename('bayeux')}")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
+import pytest
+from click.testing import CliRunner
 from flask import Flask
+from flask.cli import FlaskGroup
 
 from flask_fanout import FanoutExt
 from tests.helpers.endpoint import KEY_B64
@@ -74,7 +78,7 @@ def test_check(app: Flask, endpoint: Endpoint) -> None:
     assert "FANOUT_REALM_KEY                ****" in result.output
     assert f"FANOUT_PUBLISH_URL              {endpoint.base_url}" in result.output
     assert KEY_B64 not in result.output
-    assert "OK: the endpoint accepted" in result.output
+    assert f"OK: {endpoint.base_url} accepted it (HTTP 200)" in result.output
     assert endpoint.items[0]["channel"] == "flask-fanout-check"
     assert endpoint.requests[0].claims is not None
 
@@ -124,3 +128,74 @@ def test_help_lists_the_realm_command(app: Flask) -> None:
     listing = result.output.split("Commands:", 1)[1]
     names = [line.split()[0] for line in listing.splitlines() if line.strip()]
     assert names == ["check", "publish", "realm"]
+
+
+@pytest.mark.parametrize("text", ["NaN", '{"n": Infinity}', "[1e999]"])
+def test_non_finite_json_is_bad_json(app: Flask, endpoint: Endpoint, text: str) -> None:
+    # 0.1 exited 1 with a serialisation message; bad JSON is a usage error.
+    result = app.test_cli_runner().invoke(args=["fanout", "publish", "c", text])
+    assert result.exit_code == 2, result.output
+    assert "not valid JSON" in result.output
+    assert endpoint.requests == []
+
+
+def test_publish_says_how_many_subscribers_the_local_realm_reached() -> None:
+    from flask_fanout.realm import LocalRealm
+
+    with LocalRealm(port=0) as realm:
+        app = make_app(
+            FANOUT_LOCAL_REALM_PORT=realm.port,
+            FANOUT_SUPPRESS_SEND=False,
+            FANOUT_LOCAL_REALM_EMBED=False,
+        )
+        FanoutExt(app)
+        result = app.test_cli_runner().invoke(args=["fanout", "publish", "c", "1"])
+    assert result.exit_code == 0, result.output
+    assert "delivered it to 0 subscribers" in result.output
+
+
+def _failing_factory(**config: object) -> Callable[[], Flask]:
+    def create_app() -> Flask:
+        app = make_app(**config)
+        FanoutExt(app)  # raises: the app itself fails to load
+        return app
+
+    return create_app
+
+
+@pytest.mark.parametrize("command", [["check"], ["publish", "c", "1"], ["realm"]])
+def test_a_config_error_while_the_app_loads_is_one_line_and_exit_2(
+    command: list[str],
+) -> None:
+    # The group is a Flask CLI plugin, so it exists although the app failed;
+    # 0.1 showed a 30-line traceback ending in the message.
+    factory = _failing_factory(FANOUT_REALM_ID="r", FANOUT_REALM_KEY="YWJjZA")
+    group = FlaskGroup(create_app=factory)
+    result = CliRunner().invoke(group, ["fanout", *command], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        "Error: FANOUT_REALM_KEY: is not valid base64 (value not shown; check "
+        "its padding '=')"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_check_on_grip_publishes_to_every_proxy() -> None:
+    from tests.helpers.fastly import running_fastly_api
+
+    with (
+        running_fastly_api() as one,
+        running_fastly_api(service_id="TWO", token="t2") as two,
+    ):
+        app = make_app(FANOUT_GRIP_URL=[one.grip_url, two.grip_url])
+        FanoutExt(app)
+        result = app.test_cli_runner().invoke(args=["fanout", "check"])
+        assert result.exit_code == 0, result.output
+        assert len(one.items) == len(two.items) == 1
+    assert "FANOUT_GRIP_URL" in result.output
+    assert one.token not in result.output and "t2" not in result.output
+    assert f"OK: http://127.0.0.1:{one.port}/service/{one.service_id} accepted it" in (
+        result.output
+    )
+    assert "FANOUT_BAYEUX_URL" not in result.output  # only the backend's settings

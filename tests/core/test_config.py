@@ -10,7 +10,7 @@ import pytest
 from flask_fanout import FanoutConfigError
 from flask_fanout import FanoutExt
 from flask_fanout import _local
-from flask_fanout._config import CLOUD_FAYE_INTEGRITY
+from flask_fanout._setting_rules import CLOUD_FAYE_INTEGRITY
 from tests.helpers.endpoint import KEY
 from tests.helpers.endpoint import KEY_B64
 from tests.helpers.endpoint import make_app
@@ -188,6 +188,97 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"FANOUT_LOCAL_REALM_HOST": ""}, "FANOUT_LOCAL_REALM_HOST", "host"),
     ({"FANOUT_LOCAL_REALM_EMBED": "sometimes"}, "FANOUT_LOCAL_REALM_EMBED", "auto"),
     ({"FANOUT_LOCAL_REALM_EMBED": 1}, "FANOUT_LOCAL_REALM_EMBED", "auto"),
+    # 0.2: backends, GRIP proxies, byte-bounded batches, the local realm guards.
+    ({"FANOUT_BACKEND": "pusher"}, "FANOUT_BACKEND", "'bayeux' or 'grip'"),
+    (
+        {"FANOUT_BACKEND": "bayeux", "FANOUT_GRIP_URL": "http://127.0.0.1:5561/"},
+        "FANOUT_GRIP_URL",
+        "FANOUT_BACKEND is 'bayeux'",
+    ),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_REALM_ID": "r", "FANOUT_REALM_KEY": KEY_B64},
+        "FANOUT_REALM_ID",
+        "Bayeux setting",
+    ),
+    ({"FANOUT_GRIP_URL": "http://127.0.0.1:5561/"}, "FANOUT_GRIP_URL", "verify-key"),
+    ({"FANOUT_GRIP_URL": "ftp://x/?verify-key=k"}, "FANOUT_GRIP_URL", "http://"),
+    (
+        {"FANOUT_GRIP_URL": "http://u:p@x/?verify-key=k"},
+        "FANOUT_GRIP_URL",
+        "credentials",
+    ),
+    ({"FANOUT_GRIP_URL": "http://x/?verfy-key=k"}, "FANOUT_GRIP_URL", "unknown param"),
+    (
+        {"FANOUT_GRIP_URL": "http://x/publish/?verify-key=k"},
+        "FANOUT_GRIP_URL",
+        "without /publish/",
+    ),
+    (
+        {"FANOUT_GRIP_URL": "http://x/?verify-key=base64:!!"},
+        "FANOUT_GRIP_URL",
+        "base64",
+    ),
+    (
+        {"FANOUT_GRIP_URL": "http://x/?iss=a&verify-key=k"},
+        "FANOUT_GRIP_URL",
+        "needs key=",
+    ),
+    ({"FANOUT_GRIP_URL": []}, "FANOUT_GRIP_URL", "non-empty list"),
+    (
+        {"FANOUT_GRIP_URL": ["http://x/?verify-key=k", "http://y/?iss=a"]},
+        "FANOUT_GRIP_URL[1]",
+        "needs key=",
+    ),
+    (
+        {"FANOUT_GRIP_URL": ["http://x/?verify-key=k", "http://x?verify-key=j"]},
+        "FANOUT_GRIP_URL",
+        "same proxy twice",
+    ),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_TRANSPORT_MODE": "upgrade"},
+        "FANOUT_TRANSPORT_MODE",
+        "'upgrade' is a Bayeux",
+    ),
+    ({"FANOUT_TRANSPORT_MODE": "stream"}, "FANOUT_TRANSPORT_MODE", "bayeux backend"),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_MAX_CHANNELS": 0},
+        "FANOUT_MAX_CHANNELS",
+        "between",
+    ),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_KEEP_ALIVE": 0.5},
+        "FANOUT_KEEP_ALIVE",
+        "at least 1",
+    ),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_LONG_POLL_TIMEOUT": 2},
+        "FANOUT_LONG_POLL_TIMEOUT",
+        "at least 5",
+    ),
+    (
+        {"FANOUT_BACKEND": "grip", "FANOUT_STREAM_URL": "events"},
+        "FANOUT_STREAM_URL",
+        "URL",
+    ),
+    ({"FANOUT_BATCH_BYTES": 100}, "FANOUT_BATCH_BYTES", "between"),
+    (
+        {"FANOUT_PUBLISH_URL": "http://x/realm/r/publish/"},
+        "FANOUT_PUBLISH_URL",
+        "without /publish",
+    ),
+    (
+        {"FANOUT_PUBLISH_URL": "https://u:secret@x/realm/r"},
+        "FANOUT_PUBLISH_URL",
+        "credentials",
+    ),
+    ({"FANOUT_USE_LOCAL_REALM": "yes"}, "FANOUT_USE_LOCAL_REALM", "auto"),
+    (
+        {"FANOUT_LOCAL_REALM_HOST": "0.0.0.0"},
+        "FANOUT_LOCAL_REALM_HOST",
+        "beyond loopback",
+    ),
+    ({"FANOUT_LOCAL_REALM_HOST": "192.168.1.5"}, "FANOUT_LOCAL_REALM_HOST", "public"),
+    ({"FANOUT_LOCAL_REALM_PUBLIC": 1}, "FANOUT_LOCAL_REALM_PUBLIC", "True or False"),
 ]
 
 
@@ -207,7 +298,8 @@ def test_config_errors_name_the_key(
     assert str(info.value).startswith(f"{key}: ")
     assert "fanout" not in app.extensions
     # Nothing was written into app.config: no default outlives the fix.
-    assert {k for k in app.config if k.startswith("FANOUT_")} == set(config)
+    given = set(config) | {"FANOUT_USE_LOCAL_REALM"}
+    assert {k for k in app.config if k.startswith("FANOUT_")} == given
 
 
 def test_init_app_after_fixing_a_bad_setting() -> None:

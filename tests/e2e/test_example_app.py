@@ -7,6 +7,7 @@ Chromium.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def fanout_of(app: Flask) -> FanoutExt:
 
 def test_index_lists_the_seeded_pages(client: FlaskClient) -> None:
     html = client.get("/").get_data(as_text=True)
-    assert html.count('href="/pages/') == 3
+    assert len(re.findall(r'href="/pages/\d+"', html)) == 3
+    assert len(re.findall(r'href="/pages/\d+/live"', html)) == 3
     assert "flask-fanout-config" in html
 
 
@@ -97,6 +99,7 @@ def test_invalid_comments_are_refused_and_publish_nothing(
 
 
 def test_since_returns_only_newer_comments(client: FlaskClient) -> None:
+    client.post("/login", data={"name": "ann"})  # page 3 is private
     for n in range(5):
         client.post("/pages/3/comments", json={"comment": f"c{n}", "author": "ann"})
     client.post("/pages/1/comments", json={"comment": "elsewhere"})
@@ -128,3 +131,66 @@ def test_module_level_app_is_lazy() -> None:
     assert "_default_app" in vars(module)
     with pytest.raises(AttributeError):
         _ = module.no_such_thing  # type: ignore[attr-defined]
+
+
+def test_the_private_page_needs_a_session_login(client: FlaskClient) -> None:
+    assert client.get("/pages/3").status_code == 403
+    assert "Members only" in client.get("/pages/3").get_data(as_text=True)
+    assert client.get("/pages/3/comments").status_code == 403
+    assert client.get("/pages/3/live").status_code == 403
+    assert client.get("/pages/3/fragment").status_code == 403
+    assert client.post("/pages/3/comments", json={"comment": "x"}).status_code == 403
+    response = client.post(
+        "/login", data={"name": "ada"}, headers={"Referer": "/pages/3"}
+    )
+    assert (response.status_code, response.headers["Location"]) == (303, "/pages/3")
+    assert client.get("/pages/3").status_code == 200
+    assert "ada" in client.get("/").get_data(as_text=True)
+    assert client.post("/logout").status_code == 303
+    assert client.get("/pages/3").status_code == 403
+    assert client.post("/login", data={"name": " "}).status_code == 303
+    assert client.get("/pages/3").status_code == 403
+
+
+def test_the_authorizer_mirrors_the_pages(app: Flask) -> None:
+    from example.app import can_read
+
+    with app.test_request_context("/"):
+        assert can_read("comments-1") and can_read("comments-2")
+        assert not can_read("comments-3")
+    with app.test_request_context("/"):
+        from flask import session
+
+        session["user"] = "ada"
+        assert can_read("comments-3")
+
+
+def test_the_htmx_page_and_its_fragment(client: FlaskClient) -> None:
+    client.post("/pages/1/comments", json={"comment": "first"})
+    html = client.get("/pages/1/live").get_data(as_text=True)
+    assert 'data-fanout-subscribe="comments-1"' in html
+    assert 'hx-trigger="fanout:comments-1 from:body"' in html
+    assert "vendor/htmx.min.js" in html
+    assert "<script>" not in html  # no inline page script
+    fragment = client.get("/pages/1/fragment")
+    assert fragment.headers["Cache-Control"] == "no-store"
+    assert 'id="c1"' in fragment.get_data(as_text=True)
+    posted = client.post(
+        "/pages/1/comments", data={"comment": "second"}, headers={"HX-Request": "true"}
+    )
+    assert posted.status_code == 200
+    assert 'id="live-form"' in posted.get_data(as_text=True)
+    assert 'id="c2"' in client.get("/pages/1/fragment").get_data(as_text=True)
+
+
+def test_flask_app_example_finds_the_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `flask --app example run` failed in 0.1 ("Failed to find Flask
+    # application or factory in module 'example'").
+    from flask.cli import ScriptInfo
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")  # as `flask` sets it
+    monkeypatch.setenv("SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path}/x.sqlite")
+    app = ScriptInfo(app_import_path="example").load_app()
+    assert app.name == "example.app"

@@ -212,6 +212,8 @@ def start_app(
         "FANOUT_SUPPRESS_SEND": False,
         # The harness runs its own realm; never embed one on the default port.
         "FANOUT_LOCAL_REALM_EMBED": False,
+        # ... a standalone one, served to a threaded server: intended.
+        "FANOUT_USE_LOCAL_REALM": True,
         **SLOW_POLL,
         **config,
     }

@@ -24,6 +24,8 @@ from typing import Any
 import jwt
 from flask import Flask
 
+from flask_fanout import FanoutExt
+
 REALM = "testrealm"
 KEY = b"0123456789abcdef0123456789abcdef"  # 32 bytes: no PyJWT key-length warning
 KEY_B64 = base64.b64encode(KEY).decode()
@@ -53,6 +55,18 @@ class Endpoint:
     #: Append the request's bearer token to fail_body (a proxy that echoes it).
     fail_echo_auth: bool = False
     fail_headers: dict[str, str] = field(default_factory=dict)
+    #: Refuse (400) any request holding an item on this wire channel, as a
+    #: realm refuses a bad item: the whole request.
+    refuse_channel: str | None = None
+    #: Refuse (413) bodies larger than this, as the local realm does.
+    max_body: int | None = None
+    #: Answer one byte every this many seconds ("headers" or "body" phase).
+    drip: float | None = None
+    drip_phase: str = "headers"
+    #: With fail_status: answer with a body of this many bytes instead.
+    huge_body: int = 0
+    #: Set at teardown, so a dripping answer stops at once.
+    stopped: threading.Event = field(default_factory=threading.Event)
     #: While cleared, requests are held (until set, or 30 s at most).
     gate: threading.Event = field(default_factory=threading.Event)
     requests: list[Received] = field(default_factory=list)
@@ -106,9 +120,50 @@ def _make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(data)
 
+        def _drip(self, data: bytes) -> None:
+            assert endpoint.drip is not None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    # The pace of the fault itself; ends early at teardown.
+                    if endpoint.stopped.wait(endpoint.drip):
+                        return
+
+        def _huge(self, status: int) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(endpoint.huge_body))
+            self.end_headers()
+            chunk = b"x" * 65536
+            left = endpoint.huge_body
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                while left > 0:
+                    self.wfile.write(chunk[: min(left, len(chunk))])
+                    left -= len(chunk)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
+            if endpoint.drip is not None:
+                with endpoint.cond:
+                    endpoint.requests.append(Received(self.path, None, None, 200))
+                    endpoint.cond.notify_all()
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+                if endpoint.drip_phase == "headers":
+                    self._drip(head + b"Published!")
+                else:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    self._drip(b"Published!")
+                self.close_connection = True
+                return
+            if endpoint.max_body is not None and length > endpoint.max_body:
+                with endpoint.cond:
+                    endpoint.requests.append(Received(self.path, None, None, 413))
+                    endpoint.cond.notify_all()
+                self._answer(413, f"Body larger than {endpoint.max_body} bytes")
+                return
             if not endpoint.gate.is_set():
                 with endpoint.cond:
                     endpoint.held += 1
@@ -140,7 +195,14 @@ def _make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 for item in body["items"]:
                     assert isinstance(item["channel"], str)
                     assert "json-object" in item
-                if endpoint.fail_status is not None:
+                if endpoint.refuse_channel is not None and any(
+                    item["channel"] == endpoint.refuse_channel for item in body["items"]
+                ):
+                    status, text = (
+                        400,
+                        f"Item: invalid channel {endpoint.refuse_channel}",
+                    )
+                elif endpoint.fail_status is not None:
                     status, text = endpoint.fail_status, endpoint.fail_body
                     if endpoint.fail_echo_auth:
                         text += f" (token: {auth.removeprefix('Bearer ')})"
@@ -149,6 +211,9 @@ def _make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 if status == 200:
                     endpoint.items.extend(body["items"])
                 endpoint.cond.notify_all()
+            if status != 200 and endpoint.huge_body:
+                self._huge(status)
+                return
             self._answer(status, text)
 
     return Handler
@@ -168,12 +233,45 @@ def running_endpoint() -> Iterator[Endpoint]:
         yield ep
     finally:
         ep.gate.set()
+        ep.stopped.set()
         server.shutdown()
         server.server_close()
         thread.join(10)
 
 
 def make_app(name: str = "testapp", **config: Any) -> Flask:
+    """A bare app; running on the local realm is marked as intended.
+
+    Outside development ``init_app`` refuses the local realm unless
+    ``FANOUT_USE_LOCAL_REALM`` says it is meant; tests of that rule pass it.
+    """
     app = Flask(name)
+    app.config["FANOUT_USE_LOCAL_REALM"] = True
     app.config.update(config)
     return app
+
+
+def sending_app(ext: FanoutExt, url: str, **config: Any) -> Iterator[Flask]:
+    """An app of ``ext`` that really sends to the realm at ``url``, closed after.
+
+    A generator, so a test reads ``for app in sending_app(...):`` and the
+    sender is flushed and stopped whatever the body did. It has one view,
+    ``POST /hint``, that publishes on ``comments-1``.
+    """
+    app = make_app(
+        FANOUT_REALM_ID=REALM,
+        FANOUT_REALM_KEY=KEY_B64,
+        FANOUT_PUBLISH_URL=url,
+        FANOUT_SUPPRESS_SEND=False,
+        **config,
+    )
+    ext.init_app(app)
+
+    @app.post("/hint")
+    def hint() -> str:
+        ext.publish("comments-1", {"n": 1})
+        return "fine"
+
+    yield app
+    with app.app_context():
+        ext.close(10)

@@ -9,6 +9,7 @@ sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
-from flask_fanout.realm import GripLimits
+from flask_fanout.realm import Limits
 from flask_fanout.realm import LocalRealm
 from tests.helpers.apps.grip_origin import DEV_ISS
 from tests.helpers.apps.grip_origin import DEV_KEY
@@ -29,8 +30,10 @@ from tests.helpers.realm import FAST
 from tests.helpers.realm import wait_for
 from tests.helpers.sse_client import StreamClient
 
-#: Quick sweeps so that hung-up clients leave the gauges within a tick.
-FAST_GRIP = GripLimits(sweep_interval=0.05)
+
+def limits(**changes: Any) -> Limits:
+    """The tests' fast realm limits, with ``changes``."""
+    return dataclasses.replace(FAST, **changes)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -62,7 +65,6 @@ class GripEnv:
     def __init__(self, *, origin: bool = True, **realm_options: Any) -> None:
         self.origin = OriginServer() if origin else None
         realm_options.setdefault("limits", FAST)
-        realm_options.setdefault("grip_limits", FAST_GRIP)
         if self.origin is not None:
             realm_options.setdefault("origin", self.origin.url)
         self.realm = LocalRealm(port=0, **realm_options).start()

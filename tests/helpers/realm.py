@@ -7,7 +7,6 @@ deadline (:func:`wait_for`), never a fixed sleep.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import queue
@@ -34,9 +33,9 @@ from flask_fanout.realm import Limits
 REPO = Path(__file__).resolve().parents[2]
 NODE_DIR = Path(__file__).resolve().parent / "node"
 READY_RE = re.compile(
-    r"flask-fanout local realm listening on (http://127\.0\.0\.1:(\d+))\n"
+    r"flask-fanout local realm listening on (http://(?:[^\s:\[]+|\[[^\]]+\]):(\d+))\n"
 )
-KEY = base64.b64decode(_local.LOCAL_REALM_KEY)
+KEY = _local.LOCAL_REALM_KEY_BYTES
 #: Short timeouts so that held connects and expiry are observable quickly.
 FAST = Limits(connect_timeout=2.0, session_timeout=2.0)
 
@@ -254,6 +253,7 @@ class RealmProcess:
             env={**os.environ, **(env or {})},
             cwd=str(REPO),
         )
+        self._stderr: str | None = None
         lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(
             target=lambda: lines.put(self._stdout().readline()), daemon=True
@@ -297,12 +297,18 @@ class RealmProcess:
         self._close_pipes()
 
     def stderr(self) -> str:
+        """What the process wrote to stderr (once it has exited)."""
         if self.proc.poll() is None:
             return ""
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read() if not self.proc.stderr.closed else ""
+        if self._stderr is None:
+            assert self.proc.stderr is not None
+            self._stderr = (
+                self.proc.stderr.read() if not self.proc.stderr.closed else ""
+            )
+        return self._stderr
 
     def _close_pipes(self) -> None:
+        self.stderr()
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()

@@ -62,8 +62,11 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _expected_static() -> set[str]:
     return {
-        f"flask_fanout/static/flask-fanout-{VERSION}.min.js",
-        f"flask_fanout/static/flask-fanout-{VERSION}.mjs",
+        *(
+            f"flask_fanout/static/flask-fanout-{VERSION}.{backend}.{kind}"
+            for backend in ("bayeux", "grip")
+            for kind in ("min.js", "mjs")
+        ),
         "flask_fanout/static/flask-fanout.d.ts",
         "flask_fanout/static/faye-LICENSE.txt",
     }
@@ -130,7 +133,9 @@ def test_installed_wheel_serves_static_files_without_node(
     )
     script = (
         "import flask_fanout._static as s\n"
-        "for name in (s.module_filename(), s.esm_filename(), s.faye_filename()):\n"
+        "builds = [f(b) for f in (s.module_filename, s.esm_filename)"
+        " for b in ('bayeux', 'grip')]\n"
+        "for name in (*builds, s.faye_filename()):\n"
         "    assert s.static_path(name).stat().st_size > 0, name\n"
         "    print(name, s.sri(name))\n"
         "print(s.STATIC_DIR)\n"
@@ -144,5 +149,6 @@ def test_installed_wheel_serves_static_files_without_node(
         env=env,
         cwd=tmp_path,
     )
-    assert f"flask-fanout-{VERSION}.min.js sha384-" in result.stdout
+    for backend in ("bayeux", "grip"):
+        assert f"flask-fanout-{VERSION}.{backend}.min.js sha384-" in result.stdout
     assert str(env_dir) in result.stdout.splitlines()[-1]

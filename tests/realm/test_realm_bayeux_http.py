@@ -553,7 +553,8 @@ def test_messages_for_a_client_that_left_a_held_connect_are_kept(
     server = runner.server
     with socket.create_connection((realm.host, realm.port)) as sock:
         sock.sendall(
-            b"POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /bayeux HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
         wait_for(

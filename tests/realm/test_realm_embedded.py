@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
+import os
+import queue
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +25,9 @@ from flask_fanout import FanoutExt
 from flask_fanout.realm import _embedded
 from tests.helpers.realm import BayeuxHttp
 from tests.helpers.realm import free_port
+from tests.helpers.realm import wait_for
+
+APPS = Path(__file__).resolve().parents[1] / "helpers" / "apps"
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +43,7 @@ def config_for(port: int, **extra: Any) -> tuple[Flask, FanoutExt, FanoutConfig]
         FANOUT_LOCAL_REALM_PORT=port,
         FANOUT_SUPPRESS_SEND=False,
         FANOUT_LOCAL_REALM_EMBED=True,
+        FANOUT_USE_LOCAL_REALM=True,
         **extra,
     )
     ext = FanoutExt(app)
@@ -89,3 +102,110 @@ def test_first_request_embeds_and_publishes_arrive() -> None:
     subscriber.close()
     with app.app_context():
         ext.close(5)
+
+
+def test_the_start_is_announced_once_with_both_urls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    _, _, config = config_for(port)
+    with caplog.at_level(logging.INFO, logger="flask_fanout.realm"):
+        _embedded.ensure_embedded(config)
+        _embedded.ensure_embedded(config)
+    (record,) = [r for r in caplog.records if "local realm" in r.getMessage()]
+    base = f"http://127.0.0.1:{port}"
+    assert record.getMessage() == (
+        f" * Flask-Fanout local realm: publish {base}/realm/local/publish/, "
+        f"Bayeux {base}/bayeux"
+    )
+
+
+def test_flask_run_shows_where_the_embedded_realm_listens() -> None:
+    """Under ``flask run``, with logging left as it is, the line is seen."""
+    app_port, realm_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "REALM_PORT": str(realm_port),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(APPS), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "embedded_app",
+            "run",
+            "--port",
+            str(app_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in server.stderr or []], daemon=True
+    )
+    reader.start()
+    try:
+        wait_for(
+            lambda: _get(f"http://127.0.0.1:{app_port}/") == 200,
+            timeout=30,
+            what="flask run to answer",
+        )
+        deadline = time.monotonic() + 10
+        seen: list[str] = []
+        while not any("Flask-Fanout local realm" in line for line in seen):
+            assert time.monotonic() < deadline, seen
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=0.5))
+        (line,) = [line for line in seen if "Flask-Fanout local realm" in line]
+        assert f"http://127.0.0.1:{realm_port}/realm/local/publish/" in line
+        assert f"http://127.0.0.1:{realm_port}/bayeux" in line
+    finally:
+        server.terminate()
+        server.wait(15)
+        reader.join(5)
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+def _get(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.ConnectionError:
+        return None
+
+
+def test_a_public_host_with_the_dev_key_is_refused_not_embedded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The app opted in, but the realm is still asked without the opt-in:
+    # it refuses on its own, whatever the caller checked.
+    _, _, config = config_for(
+        free_port(), FANOUT_LOCAL_REALM_HOST="0.0.0.0", FANOUT_LOCAL_REALM_PUBLIC=True
+    )
+    with caplog.at_level(logging.WARNING, logger="flask_fanout.realm"):
+        _embedded.ensure_embedded(config)
+    assert _embedded.embedded_realm() is None
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "public development key" in record.getMessage()
+
+
+def test_the_embedded_realm_uses_the_configured_key_as_bytes() -> None:
+    key = b"e" * 32
+    _, _, config = config_for(
+        free_port(),
+        FANOUT_REALM_ID="emb",
+        FANOUT_REALM_KEY=base64.b64encode(key).decode(),
+        FANOUT_PUBLISH_URL="http://127.0.0.1:1/realm/emb",
+        FANOUT_BAYEUX_URL="http://127.0.0.1:1/bayeux",
+    )
+    _embedded.ensure_embedded(config)
+    realm = _embedded.embedded_realm()
+    assert realm is not None and realm.server.settings.key == key

@@ -22,6 +22,7 @@ def make_app(realm: LocalRealm, **config: Any) -> tuple[Flask, FanoutExt]:
         FANOUT_PUBLISH_URL=realm.publish_url,
         FANOUT_BAYEUX_URL=realm.bayeux_url,
         FANOUT_LOCAL_REALM_EMBED=False,
+        FANOUT_USE_LOCAL_REALM=True,
         **config,
     )
     return app, FanoutExt(app)

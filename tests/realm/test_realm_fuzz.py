@@ -277,7 +277,7 @@ def raw_ws_subscriber(realm: LocalRealm, channel: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((realm.host, realm.port))
     sock.sendall(
-        b"GET /bayeux HTTP/1.1\r\nHost: x\r\n"
+        b"GET /bayeux HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         b"Sec-WebSocket-Version: 13\r\n\r\n"

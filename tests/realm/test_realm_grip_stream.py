@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from flask_fanout.realm import GripLimits
 from tests.helpers.apps.grip_origin import hint_item
 from tests.helpers.grip_standin import GripEnv
+from tests.helpers.grip_standin import limits
+from tests.helpers.sse_client import SSEEvent
+from tests.helpers.sse_client import StreamClient
 
 
 @pytest.fixture
@@ -22,6 +24,10 @@ def env() -> Iterator[GripEnv]:
 
 def _hint(data: str) -> object:
     return json.loads(data)["data"]
+
+
+def _keep_alives(client: StreamClient) -> list[SSEEvent]:
+    return [e for e in client.events if e.event == "keep-alive"]
 
 
 def test_hold_and_deliver(env: GripEnv) -> None:
@@ -95,19 +101,19 @@ def test_an_answer_without_hold_ends_after_its_body(env: GripEnv) -> None:
     assert env.grip()["passed_through"] == 1
 
 
-def test_keep_alive_after_each_idle_period(env: GripEnv) -> None:
-    """``timeout=2``: a ``:`` comment 1-2 s after the last output (Pushpin jitters
-    up to 1 s early), and none while items keep the stream busy."""
+def test_keep_alive_event_after_each_idle_period(env: GripEnv) -> None:
+    """``timeout=2``: an empty ``keep-alive`` event 1-2 s after the last output
+    (Pushpin jitters up to 1 s early), the cstring unescaped."""
     stream = env.stream({"channel": "quiet", "ka": "2"})
     stream.wait_events(1)
     opened = stream.events[0].at
-    stream.wait_for(lambda c: len(c.comments) >= 2, 10, "two keep-alives")
-    first, second = (at for _, at in stream.comments[:2])
+    stream.wait_for(lambda c: len(_keep_alives(c)) >= 2, 10, "two keep-alives")
+    first, second = (e.at for e in _keep_alives(stream)[:2])
     assert 0.9 <= first - opened <= 2.6
     assert 0.9 <= second - first <= 2.6
-    assert bytes(stream.body).count(b":\n\n") >= 2
+    assert _keep_alives(stream)[0].data == "{}"
+    assert bytes(stream.body).count(b"event: keep-alive\ndata: {}\n\n") >= 2
     assert env.grip()["keep_alives"] >= 2
-    assert stream.events[-1].event == "ready"
 
 
 def test_keep_alive_is_postponed_by_deliveries(env: GripEnv) -> None:
@@ -122,15 +128,30 @@ def test_keep_alive_is_postponed_by_deliveries(env: GripEnv) -> None:
             lambda c: c.events[-1].at + 0.4 < time.monotonic(), 5, "0.4 s to pass"
         )
     assert [_hint(m) for m in stream.messages()] == list(range(6))
-    for _, at in stream.comments:
-        gaps = [at - e.at for e in stream.events if e.at < at]
+    for keep_alive in _keep_alives(stream):
+        gaps = [keep_alive.at - e.at for e in stream.events if e.at < keep_alive.at]
         assert min(gaps) >= 0.9
 
 
-def test_keep_alive_interval_mode(env: GripEnv) -> None:
+def test_keep_alive_interval_mode_ignores_deliveries(env: GripEnv) -> None:
     stream = env.stream({"channel": "tick", "ka": "1", "kamode": "interval"})
     env.wait_streams("tick", 1)
-    stream.wait_for(lambda c: len(c.comments) >= 3, 10, "three keep-alives")
+    stream.wait_for(lambda c: len(_keep_alives(c)) >= 3, 10, "three keep-alives")
+
+
+@pytest.mark.parametrize(
+    ("header", "sent"),
+    [
+        ("ping; timeout=1", b"ping"),
+        (":\\r\\n\\x41\\\\; format=cstring; timeout=1", b":\r\nA\\"),
+        ("ADoK; format=base64; timeout=1", b"\0:\n"),
+    ],
+    ids=["raw", "cstring", "base64"],
+)
+def test_keep_alive_formats(env: GripEnv, header: str, sent: bytes) -> None:
+    stream = env.stream({"channel": "fmt", "keepalive": header})
+    stream.wait_events(1)
+    stream.wait_for(lambda c: bytes(c.body).endswith(sent), 5, f"{sent!r} written")
 
 
 def test_close_action_ends_the_stream_cleanly(env: GripEnv) -> None:
@@ -198,7 +219,8 @@ def test_http_10_client_gets_an_unchunked_stream(env: GripEnv) -> None:
 
 
 def test_channels_past_the_cap_are_not_subscribed() -> None:
-    with GripEnv(grip_limits=GripLimits(max_channels_per_hold=2)) as env:
+    """Pushpin's ``connection_subscription_max``: the first N are subscribed."""
+    with GripEnv(limits=limits(max_grip_channels=2)) as env:
         stream = env.stream([("channel", c) for c in ("a", "b", "c")])
         env.wait_streams("b", 1)
         assert "c" not in env.grip()["stream_subscribers"]

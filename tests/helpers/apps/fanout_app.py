@@ -21,6 +21,8 @@ def create_app() -> Flask:
     app = Flask(__name__)
     app.config["FANOUT_SUPPRESS_SEND"] = False
     app.config["FANOUT_LOCAL_REALM_EMBED"] = False
+    # A standalone realm in front of several workers: intended.
+    app.config["FANOUT_USE_LOCAL_REALM"] = True
     if "REALM_ID" in os.environ:
         app.config["FANOUT_REALM_ID"] = os.environ["REALM_ID"]
         app.config["FANOUT_REALM_KEY"] = os.environ["REALM_KEY"]

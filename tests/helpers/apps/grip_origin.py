@@ -9,10 +9,12 @@ it received so tests can look at what the proxy forwarded.
 
 ``GET …/_fanout/events`` query, beyond ``channel=`` (repeated) and
 ``mode=poll``, takes knobs for tests: ``deny=<channel>`` (the authorizer
-refuses it), ``ka=<s>`` and ``kamode=`` (keep-alive), ``timeout=<s>`` (poll),
-``prev=<id>`` (a prev-id on every channel), ``gripstatus=`` (``Grip-Status``),
-``status=<code>&text=`` (a plain, non-GRIP answer), ``echo=1`` (a non-GRIP
-JSON answer describing the request).
+refuses it), ``ka=<s>`` and ``kamode=`` (keep-alive), ``keepalive=`` (the
+whole ``Grip-Keep-Alive`` value), ``timeout=<s>`` (poll), ``prev=<id>`` (a
+prev-id on every channel), ``gripstatus=`` (``Grip-Status``),
+``status=<code>&text=`` (a plain answer without ``Grip-Hold``), ``echo=1`` (a non-GRIP
+JSON answer describing the request), ``sleep=<s>`` (answer that late),
+``big=<bytes>`` (a first body that large).
 
 ``POST /publish`` with ``{"channel", "data"}`` publishes one hint to the
 realm at ``GRIP_REALM_URL`` (the gunicorn scenario: every worker publishes).
@@ -42,6 +44,8 @@ from werkzeug.wrappers import Response
 DEV_KEY = b"flask-fanout local realm dev key"
 DEV_ISS = "local"
 KEEP_ALIVE = "Grip-Keep-Alive"
+#: The keep-alive event of the wire contract, as the cstring the header holds.
+KEEP_ALIVE_EVENT = "event: keep-alive\\ndata: {}\\n\\n"
 
 
 def compact(value: Any) -> str:
@@ -144,10 +148,17 @@ class GripOrigin:
 
     def stream_endpoint(self, request: Request, record: dict[str, Any]) -> Response:
         args = request.args
+        if "sleep" in args:
+            time.sleep(float(args["sleep"]))
         if "status" in args:
-            return Response(
+            plain = Response(
                 args.get("text", ""), status=int(args["status"]), mimetype="text/plain"
             )
+            # Headers with no Grip-Hold: the proxy passes the answer on
+            # without following them.
+            plain.headers["Grip-Channel"] = "not-held"
+            plain.headers["X-From-App"] = "yes"
+            return plain
         problem = check_sig(request.headers.get("Grip-Sig"), self.key, self.iss)
         record["sig_problem"] = problem
         if problem is not None:
@@ -180,15 +191,19 @@ class GripOrigin:
             return response
         ready = compact({"channels": channels, "denied": denied})
         body = f"retry: 2000\nevent: ready\ndata: {ready}\n\n"
+        if "big" in args:
+            body += ":" + "x" * int(args["big"]) + "\n\n"
         response = Response(body, mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-store"
         if channels:
             response.headers["Grip-Hold"] = "stream"
             response.headers["Grip-Channel"] = grip_channel
-            keep_alive = f":\\n\\n; format=cstring; timeout={args.get('ka', '20')}"
+            keep_alive = (
+                f"{KEEP_ALIVE_EVENT}; format=cstring; timeout={args.get('ka', '20')}"
+            )
             if "kamode" in args:
                 keep_alive += f"; mode={args['kamode']}"
-            response.headers[KEEP_ALIVE] = keep_alive
+            response.headers[KEEP_ALIVE] = args.get("keepalive", keep_alive)
         if "gripstatus" in args:
             response.headers["Grip-Status"] = args["gripstatus"]
         return response
