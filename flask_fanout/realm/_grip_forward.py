@@ -189,7 +189,11 @@ class Forwarder:
     def start(self) -> None:
         """Open the connection pool (call on the realm's loop)."""
         self._client = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.limits.max_origin_requests),
+            # A fresh connection per request: one the app has closed while it
+            # sat idle in a pool would turn the next stream request into a 502.
+            connector=aiohttp.TCPConnector(
+                limit=self.limits.max_origin_requests, force_close=True
+            ),
             timeout=aiohttp.ClientTimeout(total=self.limits.origin_timeout),
             # One browser's cookies must never be kept and sent for another.
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -231,7 +235,10 @@ class Forwarder:
         if client is None:
             raise OriginError("the realm is shutting down")
         limit = self.limits.max_origin_body
-        url = yarl.URL(origin + request.raw_path, encoded=True)
+        target = request.raw_path
+        if not target.startswith("/"):  # an absolute-form request target
+            target = request.rel_url.raw_path_qs
+        url = yarl.URL(origin + target, encoded=True)
         try:
             async with client.get(
                 url, headers=self._headers(request), allow_redirects=False

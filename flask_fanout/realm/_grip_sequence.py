@@ -8,9 +8,10 @@ comes, the waiting item goes out anyway. An item with ``"no-seq": true``, or
 for a channel nobody holds, goes out at once without being remembered.
 
 The stand-in does the same, so that an app publishing ids and prev-ids
-sees the same delays and order in development as behind Pushpin. This
-module only decides *when* items go out; delivering them is the hold
-registry's job.
+sees the same delays and order in development as behind Pushpin (the wait
+ends at the first sweep after 5 s, within a quarter of a second; Pushpin
+checks every second). This module only decides *when* items go out;
+delivering them is the hold registry's job.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TypeVar
 log = logging.getLogger("flask_fanout.realm")
 
 #: Channels whose last id is remembered; the least recently used go first
-#: (Pushpin keeps a bounded table too).
+#: (Pushpin bounds its table too, at a million).
 MAX_LAST_IDS = 100_000
 
 

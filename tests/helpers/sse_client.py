@@ -175,7 +175,8 @@ class StreamClient:
 
     def _sse_line(self, line: str, now: float) -> None:
         if not line:
-            if self._data or self._fields.get("event"):
+            # WHATWG: an event is dispatched only if it had a data field.
+            if self._data:
                 self.events.append(
                     SSEEvent(
                         event=self._fields.get("event") or "message",

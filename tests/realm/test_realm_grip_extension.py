@@ -62,7 +62,7 @@ def running() -> Iterator[Running]:
         return not channel.startswith("private-")
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     origin = f"http://127.0.0.1:{server.server_port}"
     realm.set_origin(origin)

@@ -60,7 +60,12 @@ def test_a_stream_item_does_not_answer_a_poll(env: GripEnv) -> None:
 
 def test_timeout_sends_the_apps_own_answer_after_at_least_5_s(env: GripEnv) -> None:
     """``Grip-Timeout: 1`` is raised to Pushpin's minimum of 5 s."""
-    poll = env.stream({"channel": "slow", "mode": "poll", "timeout": "1"}, timeout=20)
+    page = "http://127.0.0.1:5000"
+    poll = env.stream(
+        {"channel": "slow", "mode": "poll", "timeout": "1"},
+        headers={"Origin": page},
+        timeout=20,
+    )
     env.wait_responses("slow", 1)
     poll.wait_finished(timeout=15)
     waited = time.monotonic() - poll.sent_at
@@ -73,6 +78,7 @@ def test_timeout_sends_the_apps_own_answer_after_at_least_5_s(env: GripEnv) -> N
         "retry": None,
     }
     assert poll.header("Cache-Control") == "no-store"
+    assert poll.header("Access-Control-Allow-Origin") == page  # same host
     assert env.grip()["response_timeouts"] == 1
 
 
