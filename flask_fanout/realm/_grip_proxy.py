@@ -271,15 +271,6 @@ async def _hold_stream(
             held_back[0],
         )
         hold = False
-    elif grip.holds.full:
-        grip.holds.refused()
-        grip.logs.warning(
-            "grip-full",
-            "flask-fanout realm, GRIP stand-in: %d requests held already "
-            "(--max-grip-holds); a stream ends after its first content",
-            grip.limits.max_grip_holds,
-        )
-        hold = False
     elif instruct.next_link:
         grip.logs.warning(
             "grip-link",
@@ -289,6 +280,15 @@ async def _hold_stream(
     # aiohttp sends a StreamResponse's headers as soon as it is prepared, so
     # the first content can go straight to the socket after them.
     await response.prepare(request)
+    if hold and grip.holds.full:  # checked after the last await: a firm cap
+        grip.holds.refused()
+        grip.logs.warning(
+            "grip-full",
+            "flask-fanout realm, GRIP stand-in: %d requests held already "
+            "(--max-grip-holds); a stream ends after its first content",
+            grip.limits.max_grip_holds,
+        )
+        hold = False
     transport = request.transport
     if not hold or not isinstance(transport, asyncio.WriteTransport):
         with contextlib.suppress(ConnectionError):
