@@ -127,7 +127,7 @@ def test_a_client_cannot_bring_its_own_grip_sig(stack: GripStack) -> None:
 
 
 def test_the_channel_cap_is_a_400_passed_through(stack: GripStack) -> None:
-    with stream(stack.proxy, *[f"c{n}" for n in range(51)]) as client:
+    with stream(stack.proxy, *[f"c{n}" for n in range(21)]) as client:
         client.wait_for_eof(5)
     assert client.status == 400
-    assert b"limit is 50 (FANOUT_MAX_CHANNELS)" in client.body
+    assert b"limit is 20 (FANOUT_MAX_CHANNELS)" in client.body
