@@ -54,11 +54,20 @@ def announce(realm: LocalRealm) -> None:
         log.setLevel(logging.INFO)
     if log.isEnabledFor(logging.INFO) and not _has_handler(log, logging.INFO):
         log.addHandler(logging.StreamHandler())
-    log.info(
-        " * Flask-Fanout local realm: publish %s/publish/, Bayeux %s",
-        realm.publish_url,
-        realm.bayeux_url,
-    )
+    if realm.origin is None:
+        log.info(
+            " * Flask-Fanout local realm: publish %s/publish/, Bayeux %s",
+            realm.publish_url,
+            realm.bayeux_url,
+        )
+    else:
+        log.info(
+            " * Flask-Fanout local realm: GRIP publish %s/publish/, streams "
+            "%s/_fanout/events (forwarded to %s)",
+            realm.url,
+            realm.url,
+            realm.origin,
+        )
 
 
 def ensure_embedded(
