@@ -19,7 +19,8 @@ With no ``FANOUT_REALM_ID`` the extension starts the local realm inside the
 development server. Behind Pushpin, only environment variables change::
 
     FANOUT_BACKEND=grip FANOUT_GRIP_URL='http://127.0.0.1:5561/?verify-key=...'
- Any ``FANOUT_*`` environment variable is read as a
+
+Any ``FANOUT_*`` environment variable is read as a
 setting (JSON values are decoded), e.g. ``FANOUT_POLL_INTERVAL=2``.
 """
 

@@ -222,7 +222,12 @@ class FanoutExt:
                 return
         from .realm._embedded import ensure_embedded
 
-        ensure_embedded(config, allow_public_dev_key=config.local_realm_public)
+        # On GRIP the embedded realm stands in for the proxy in front of this
+        # server: it forwards stream requests here.
+        origin = _origin_of_this_server() if config.backend == "grip" else None
+        ensure_embedded(
+            config, allow_public_dev_key=config.local_realm_public, origin=origin
+        )
 
     # Channels and authorization ----------------------------------------------
 

@@ -277,17 +277,19 @@ class FanoutConfig:
     )
     max_channels: int | None = _setting(
         "FANOUT_MAX_CHANNELS",
-        default="`50`",
-        meaning="Most channels one browser stream may carry.",
+        default="`20`",
+        meaning="Most channels one browser stream may carry (over all the tabs "
+        "sharing it). Pushpin subscribes a request to at most 20 "
+        "(`connection_subscription_max`): raise both together.",
         backends=GRIP,
-        compute=rules.const(50),
+        compute=rules.const(20),
         parse=rules.grip_value(rules.integer(1, 1000)),
     )
     keep_alive: float | None = _setting(
         "FANOUT_KEEP_ALIVE",
         default="`20`",
-        meaning="Seconds of silence after which the proxy sends a keep-alive "
-        "comment on a stream; the browser treats a stream silent for much "
+        meaning="Seconds of silence after which the proxy sends a `keep-alive` "
+        "event on a stream; the browser treats a stream silent for much "
         "longer as hung.",
         backends=GRIP,
         compute=rules.const(20.0),

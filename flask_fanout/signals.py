@@ -40,7 +40,8 @@ publish_failed = _signals.signal("fanout.publish-failed")
 
 #: A non-blocking publish was dropped because the queue
 #: (``FANOUT_QUEUE_SIZE``) was full. Keyword arguments: ``publish`` and
-#: ``dropped`` (the number dropped so far by this app's sender).
+#: ``dropped`` (the number dropped so far by this app's queue for that
+#: endpoint; with several GRIP proxies each has its own queue).
 publish_dropped = _signals.signal("fanout.publish-dropped")
 
 __all__ = ["publish_accepted", "publish_dropped", "publish_failed", "published"]

@@ -4,7 +4,10 @@ With no ``FANOUT_REALM_ID`` configured, the extension publishes to this
 realm and browsers connect to it, so a project works on one machine with no
 account and no network. It speaks what a Fanout Cloud realm speaks: the
 publish API (``POST /realm/<realm>/publish/``) and Bayeux 1.0 at ``/bayeux``
-over WebSocket, long-polling, CORS long-polling and JSONP.
+over WebSocket, long-polling, CORS long-polling and JSONP. On the GRIP
+backend it also stands in for a GRIP proxy such as Pushpin: it forwards
+``GET …/_fanout/events`` to the app, holds the streams and long-polls the
+app asks for, and takes GRIP publishes at ``POST /publish/``.
 
 Three ways to run it:
 
@@ -59,11 +62,18 @@ class LocalRealm:
         addresses, ``localhost`` and the bind address (``"*"``: any).
     :param allow_public_dev_key: listen beyond loopback even with the
         public development key; a warning is logged.
-    :raises ValueError: for a bad key, or the development key on a
-        non-loopback ``host`` without ``allow_public_dev_key``.
+    :param origin: the app's base URL (``http://127.0.0.1:5000``) that the
+        GRIP stand-in forwards ``…/_fanout/events`` requests to; may be set
+        (or changed) later with :meth:`set_origin`.
+    :param allowed_origins: page origins (``http://host[:port]``) granted
+        CORS on the stream paths besides those on the realm's own host.
+    :raises ValueError: for a bad key, origin or allowed origin, or the
+        development key on a non-loopback ``host`` without
+        ``allow_public_dev_key``.
 
     .. versionchanged:: 0.2
-        ``key`` may be bytes; ``allowed_hosts`` and ``allow_public_dev_key``.
+        ``key`` may be bytes; ``allowed_hosts``, ``allow_public_dev_key``,
+        ``origin`` and ``allowed_origins``.
     """
 
     def __init__(
@@ -78,6 +88,8 @@ class LocalRealm:
         limits: Limits | None = None,
         allowed_hosts: tuple[str, ...] = (),
         allow_public_dev_key: bool = False,
+        origin: str | None = None,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         if isinstance(key, str):
             try:
@@ -91,6 +103,8 @@ class LocalRealm:
                 websocket=websocket,
                 allowed_hosts=tuple(allowed_hosts),
                 allow_public_dev_key=allow_public_dev_key,
+                origin=origin,
+                allowed_origins=tuple(allowed_origins),
             ),
             host=host,
             port=port,
@@ -212,8 +226,31 @@ class LocalRealm:
 
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters served at ``GET /stats``."""
-        result: dict[str, Any] = self.call(self.server.engine.snapshot)
-        return result
+
+        def both() -> dict[str, Any]:
+            result: dict[str, Any] = self.server.engine.snapshot()
+            result["grip"] = self.server.grip.snapshot()
+            return result
+
+        stats: dict[str, Any] = self.call(both)
+        return stats
+
+    @property
+    def origin(self) -> str | None:
+        """Where the GRIP stand-in forwards stream requests (``None``: nowhere)."""
+        return self.server.grip.forwarder.origin
+
+    def set_origin(self, url: str | None) -> None:
+        """Point the GRIP stand-in at the app; safe from any thread, at any time.
+
+        The embedded realm learns the app's address from the app's first
+        request; requests already forwarded are not affected.
+
+        :raises ValueError: naming what is wrong with ``url``.
+
+        .. versionadded:: 0.2
+        """
+        self.server.grip.set_origin(url)
 
     def publish(self, channel: str, data: Any) -> int:
         """Deliver ``data`` on realm channel ``channel``, bypassing HTTP.

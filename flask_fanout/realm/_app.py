@@ -27,6 +27,9 @@ from flask_fanout.realm._connections import GatedSite
 from flask_fanout.realm._connections import ServerLog
 from flask_fanout.realm._connections import connection_cap
 from flask_fanout.realm._connections import loop_exception_handler
+from flask_fanout.realm._grip_proxy import GRIP_KEY
+from flask_fanout.realm._grip_proxy import GripStandIn
+from flask_fanout.realm._grip_proxy import install_grip
 from flask_fanout.realm._hosts import HostRule
 from flask_fanout.realm._hosts import hostname_of
 from flask_fanout.realm._keys import ENGINE_KEY
@@ -78,7 +81,9 @@ async def _faye_script(request: web.Request) -> web.StreamResponse:
 async def _stats(request: web.Request) -> web.Response:
     # No CORS header: other web pages the developer visits have no business
     # reading channel names off a loopback realm.
-    response = web.json_response(request.app[ENGINE_KEY].snapshot())
+    snapshot = request.app[ENGINE_KEY].snapshot()
+    snapshot["grip"] = request.app[GRIP_KEY].snapshot()
+    response = web.json_response(snapshot)
     response.headers["Cache-Control"] = "no-cache, no-store"
     return response
 
@@ -91,6 +96,8 @@ async def _index(request: web.Request) -> web.Response:
             "  Bayeux:  /bayeux\n"
             f"  publish: POST /realm/{realm}/publish/\n"
             "  stats:   /stats\n"
+            "  GRIP:    GET .../_fanout/events (forwarded to the app and held), "
+            "POST /publish/\n"
         )
     )
 
@@ -108,7 +115,9 @@ def install_stats(app: web.Application) -> None:
     app.router.add_get("/", _index)
 
 
-def build_app(engine: Engine, settings: Settings, host: str) -> web.Application:
+def build_app(
+    engine: Engine, settings: Settings, host: str, grip: GripStandIn
+) -> web.Application:
     """The routes of a realm around an existing engine, for a bind on ``host``."""
     app = web.Application(middlewares=[_check_host])
     app[ENGINE_KEY] = engine
@@ -117,6 +126,7 @@ def build_app(engine: Engine, settings: Settings, host: str) -> web.Application:
     install_bayeux(app)
     install_stats(app)
     _publish_api.install(app)
+    install_grip(app, grip)
     return app
 
 
@@ -148,6 +158,7 @@ class RealmServer:
         self.port = port
         self.engine = Engine(limits=limits, allow_client_publish=allow_client_publish)
         self.logs = RateLimitedLog(log)
+        self.grip = GripStandIn(settings, self.engine.limits, self.logs)
         self._runner: web.AppRunner | None = None
         self._gate: ConnectionGate | None = None
 
@@ -159,7 +170,7 @@ class RealmServer:
     async def start(self) -> None:
         """Bind and listen; raises ``OSError`` if the port is taken."""
         limits = self.engine.limits
-        app = build_app(self.engine, self.settings, self.host)
+        app = build_app(self.engine, self.settings, self.host, self.grip)
         gate = ConnectionGate(
             connection_cap(limits.max_connections), self.engine.stats, self.logs
         )
@@ -190,6 +201,7 @@ class RealmServer:
             loop_exception_handler(self.logs, gate)
         )
         self.engine.start()
+        self.grip.start()
         log.debug(
             "local realm %r listening on %s (at most %d connections)",
             self.settings.realm_id,
@@ -198,8 +210,9 @@ class RealmServer:
         )
 
     async def stop(self) -> None:
-        """Answer held connects, close sockets, stop listening."""
+        """Answer held connects and requests, close sockets, stop listening."""
         await self.engine.close()
+        await self.grip.close()
         if self._gate is not None:
             self._gate.closing = True
         if self._runner is not None:

@@ -216,6 +216,22 @@ def _limit_options(command: _F) -> _F:
     "who reaches the port can publish).",
 )
 @click.option(
+    "--origin",
+    metavar="URL",
+    help="GRIP stand-in: the app's base URL (http://HOST:PORT) that stream "
+    "requests (.../_fanout/events) are forwarded to, e.g. the gunicorn behind "
+    "this realm [default: none; an embedded realm learns it from the app].",
+)
+@click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="GRIP stand-in: also grant this page origin (http://host[:port]) CORS "
+    "on the stream paths (repeatable). Pages on the realm's own host, any "
+    "port, always are.",
+)
+@click.option(
     "--log-level",
     default="WARNING",
     show_default=True,
@@ -234,10 +250,12 @@ def realm_command(
     allow_client_publish: bool,
     allowed_hosts: tuple[str, ...],
     allow_public_dev_key: bool,
+    origin: str | None,
+    allowed_origins: tuple[str, ...],
     log_level: str,
     **limits: Any,
 ) -> None:
-    """Run the local realm (publish API + Bayeux) in the foreground."""
+    """Run the local realm (publish API, Bayeux, GRIP stand-in) in the foreground."""
     logging.basicConfig(
         level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -249,6 +267,8 @@ def realm_command(
             websocket=not no_websocket,
             allowed_hosts=allowed_hosts,
             allow_public_dev_key=allow_public_dev_key or defaults.public,
+            origin=origin,
+            allowed_origins=allowed_origins,
         )
         server = RealmServer(
             settings,

@@ -54,15 +54,27 @@ def announce(realm: LocalRealm) -> None:
         log.setLevel(logging.INFO)
     if log.isEnabledFor(logging.INFO) and not _has_handler(log, logging.INFO):
         log.addHandler(logging.StreamHandler())
-    log.info(
-        " * Flask-Fanout local realm: publish %s/publish/, Bayeux %s",
-        realm.publish_url,
-        realm.bayeux_url,
-    )
+    if realm.origin is None:
+        log.info(
+            " * Flask-Fanout local realm: publish %s/publish/, Bayeux %s",
+            realm.publish_url,
+            realm.bayeux_url,
+        )
+    else:
+        log.info(
+            " * Flask-Fanout local realm: GRIP publish %s/publish/, streams "
+            "%s/_fanout/events (forwarded to %s)",
+            realm.url,
+            realm.url,
+            realm.origin,
+        )
 
 
 def ensure_embedded(
-    config: FanoutConfig, *, allow_public_dev_key: bool = False
+    config: FanoutConfig,
+    *,
+    allow_public_dev_key: bool = False,
+    origin: str | None = None,
 ) -> None:
     """Start the local realm in a daemon thread unless it already runs.
 
@@ -71,13 +83,20 @@ def ensure_embedded(
     so publishes signed by the extension are accepted. A realm that cannot
     start (port taken, the development key on a non-loopback host without
     ``allow_public_dev_key``) is logged, never raised: the app still serves.
+
+    :param origin: the development server's own ``http://host:port``, where
+        the realm's GRIP stand-in forwards stream requests; given, it is also
+        set on a realm this process already runs (the app learns its address
+        from its first request, after the realm may have started).
     """
     global _realm
     address = (config.local_realm_host, config.local_realm_port)
     if _realm is not None or address in _attempted:
+        _point_at(origin)
         return
     with _lock:
         if _realm is not None or address in _attempted:
+            _point_at(origin)
             return
         _attempted.add(address)
         try:
@@ -87,6 +106,7 @@ def ensure_embedded(
                 realm_id=config.realm_id or "local",
                 key=config.realm_key,
                 allow_public_dev_key=allow_public_dev_key,
+                origin=origin,
             )
         except ValueError as exc:
             log.error("flask-fanout: not starting the embedded local realm: %s", exc)
@@ -109,6 +129,16 @@ def ensure_embedded(
             return
         _realm = realm
         announce(realm)
+
+
+def _point_at(origin: str | None) -> None:
+    realm = _realm
+    if origin is None or realm is None or realm.origin == origin:
+        return
+    try:
+        realm.set_origin(origin)
+    except ValueError as exc:
+        log.error("flask-fanout: the embedded realm cannot forward to the app: %s", exc)
 
 
 def _reset() -> None:

@@ -7,6 +7,8 @@ import dataclasses
 from aiohttp import web
 
 from flask_fanout.realm._bayeux import Engine
+from flask_fanout.realm._grip_cors import check_allowed_origin
+from flask_fanout.realm._grip_forward import check_origin
 
 #: The shortest realm key accepted: 128 bits. An empty key (``--key ""``
 #: from an unset shell variable) would accept tokens anyone can sign.
@@ -30,8 +32,25 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     #: Listen beyond loopback even with the public development key.
     allow_public_dev_key: bool = False
+    #: GRIP stand-in: the app's base URL that stream requests are forwarded
+    #: to (``None`` until known, see ``LocalRealm.set_origin``), and page
+    #: origins granted CORS besides those on the realm's own host.
+    origin: str | None = None
+    allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # Checked (and normalised) here, once, so that a bad --origin or
+        # --allow-origin fails at start-up, naming the value, rather than as
+        # a 502 on the first stream request.
+        if self.origin is not None:
+            object.__setattr__(self, "origin", check_origin(self.origin))
+        if isinstance(self.allowed_origins, str):
+            raise ValueError("allowed_origins is a list of origins, not one string")
+        object.__setattr__(
+            self,
+            "allowed_origins",
+            tuple(check_allowed_origin(o) for o in self.allowed_origins),
+        )
         if not self.realm_id:
             raise ValueError("the realm id is empty")
         if not isinstance(self.key, bytes):

@@ -106,9 +106,48 @@ class Limits:
         "reading is cut off and its sessions dropped.",
         unit="bytes",
     )
+    # -- the GRIP stand-in ---------------------------------------------------------
+    max_grip_holds: int = _limit(
+        10_000,
+        "Requests the GRIP stand-in holds at once, streams and long-polls "
+        "together. Past it a stream gets the app's first answer and then ends "
+        "(the browser reconnects after its retry delay), and a long-poll gets "
+        "503 with Retry-After.",
+    )
+    max_grip_channels: int = _limit(
+        20,
+        "Channels one held request subscribes to, as Pushpin's "
+        "connection_subscription_max (20): the rest are not subscribed, and a "
+        "warning says so.",
+    )
+    max_stream_buffer: int = _limit(
+        1 << 20,
+        "Bytes of unsent output a held stream may have before a reader that "
+        "stopped reading is cut off (its browser reconnects and refetches).",
+        unit="bytes",
+    )
+    origin_timeout: float = _limit(
+        10.0,
+        "Seconds the app may take to answer a forwarded stream request in full "
+        "(connecting, waiting for a free slot, headers and body); past it the "
+        "browser gets 502.",
+        unit="s",
+    )
+    max_origin_body: int = _limit(
+        1 << 20,
+        "Bytes in the app's answer to a forwarded stream request (502 past it).",
+        unit="bytes",
+    )
+    max_origin_requests: int = _limit(
+        100,
+        "Stream requests forwarded to the app at once; more wait for a free "
+        "slot, within origin-timeout.",
+    )
     # -- what /stats shows ------------------------------------------------------
     stats_channels: int = _limit(
-        100, "Channels listed in /stats (those with the most subscribers)."
+        100,
+        "Channels listed in /stats (those with the most subscribers), for "
+        "Bayeux and for the GRIP stand-in each.",
     )
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The realm publish API: ``POST /realm/<realm>/publish/``.
+"""The realm publish API: ``POST /realm/<realm>/publish/`` and ``POST /publish/``.
 
 It accepts exactly what ``pubcontrol`` sends to Fanout Cloud, so the
 extension publishes to the local realm through the same code path as to a
@@ -10,8 +10,13 @@ Each item is parsed into a :class:`PublishItem` (wire channel, formats, id,
 prev-id). Its formats are keys of the item (``"json-object": ...``, the shape
 pubcontrol sends) or sit under ``"formats"``; each format name is delivered
 by the handler registered for it in :data:`DELIVERERS_KEY` (the Bayeux
-engine delivers ``json-object``). Every item is checked before any is
-delivered, so a bad request never publishes half of its items.
+engine delivers ``json-object``, the GRIP stand-in ``http-stream`` and
+``http-response``), after the check registered in :data:`CHECKS_KEY`, if
+any. Every item is checked before any is delivered, so a bad request never
+publishes half of its items.
+
+``/publish/`` is where a GRIP proxy takes publishes (the realm id is then
+the realm's own); both paths take every format and the same token.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from flask_fanout.realm._keys import ENGINE_KEY
 from flask_fanout.realm._keys import SETTINGS_KEY
 
 #: Item keys that are not format names.
-_ITEM_FIELDS = frozenset({"channel", "id", "prev-id", "formats"})
+_ITEM_FIELDS = frozenset({"channel", "id", "prev-id", "no-seq", "formats"})
+#: Longest ``id`` / ``prev-id`` accepted (the GRIP stand-in remembers ids).
+MAX_ID_LENGTH = 256
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,12 +55,18 @@ class PublishItem:
     formats: Mapping[str, Any]
     id: str | None = None
     prev_id: str | None = None
+    #: GRIP's ``"no-seq": true``: deliver at once, whatever the ids say.
+    no_seq: bool = False
 
 
 #: Delivers one item's value in one format; returns the recipients.
 Deliver = Callable[[web.Application, PublishItem, Any], int]
+#: Checks one format's value before anything is delivered and returns what
+#: the deliverer gets; raises ``ValueError`` saying what is wrong.
+Check = Callable[[Any], Any]
 
 DELIVERERS_KEY = web.AppKey("publish_deliverers", dict[str, Deliver])
+CHECKS_KEY = web.AppKey("publish_checks", dict[str, Check])
 
 
 def _deliver_bayeux(app: web.Application, item: PublishItem, value: Any) -> int:
@@ -82,7 +95,10 @@ def _check_token(request: web.Request, realm: str) -> None:
 
 
 def parse_items(
-    body: Any, max_items: int, known_formats: Mapping[str, object]
+    body: Any,
+    max_items: int,
+    known_formats: Mapping[str, object],
+    checks: Mapping[str, Check] | None = None,
 ) -> list[PublishItem]:
     """Validate a publish body and return its items.
 
@@ -93,10 +109,15 @@ def parse_items(
     items = body["items"]
     if len(items) > max_items:
         raise Refusal(413, f"At most {max_items} items per request")
-    return [_item(number, item, known_formats) for number, item in enumerate(items)]
+    return [
+        _item(number, item, known_formats, checks or {})
+        for number, item in enumerate(items)
+    ]
 
 
-def _item(number: int, item: Any, known: Mapping[str, object]) -> PublishItem:
+def _item(
+    number: int, item: Any, known: Mapping[str, object], checks: Mapping[str, Check]
+) -> PublishItem:
     if not isinstance(item, dict):
         raise Refusal(400, f"Item {number} is not an object")
     channel = item.get("channel")
@@ -112,13 +133,26 @@ def _item(number: int, item: Any, known: Mapping[str, object]) -> PublishItem:
     if not any(name in known for name in formats):
         names = ", ".join(sorted(known))
         raise Refusal(400, f"Item {number} has no format this realm delivers ({names})")
+    for name, check in checks.items():
+        if name in formats:
+            try:
+                formats[name] = check(formats[name])
+            except ValueError as exc:
+                raise Refusal(400, f"Item {number}: {exc}"[:300]) from None
     ids = {}
     for field in ("id", "prev-id"):
         value = item.get(field)
         if value is not None and not isinstance(value, str):
             raise Refusal(400, f"Item {number}: {field} must be a string")
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise Refusal(
+                400, f"Item {number}: {field} is longer than {MAX_ID_LENGTH} characters"
+            )
         ids[field] = value
-    return PublishItem(channel, formats, ids["id"], ids["prev-id"])
+    no_seq = item.get("no-seq", False)
+    if not isinstance(no_seq, bool):
+        raise Refusal(400, f"Item {number}: no-seq must be true or false")
+    return PublishItem(channel, formats, ids["id"], ids["prev-id"], no_seq)
 
 
 async def publish(request: web.Request) -> web.Response:
@@ -133,13 +167,15 @@ async def publish(request: web.Request) -> web.Response:
             and request.content_length > limits.max_publish_body
         ):
             raise Refusal(413, f"Body larger than {limits.max_publish_body} bytes")
-        _check_token(request, request.match_info["realm"])
+        _check_token(
+            request, request.match_info.get("realm", app[SETTINGS_KEY].realm_id)
+        )
         text = await read_text(request, limits.max_publish_body, limits.request_timeout)
         try:
             body = loads(text, limits.max_depth + 3)  # + {"items": [{...: value}]}
         except JSONRejected as exc:
             raise Refusal(400, f"Body rejected: {exc}") from None
-        items = parse_items(body, limits.max_items, deliverers)
+        items = parse_items(body, limits.max_items, deliverers, app[CHECKS_KEY])
     except Refusal as exc:
         engine.stats.error(f"publish_{exc.kind}")
         response = web.json_response({"error": exc.message}, status=exc.status)
@@ -156,11 +192,14 @@ async def publish(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application) -> None:
-    """Add the publish route (with and without the trailing slash).
+    """Add the publish routes (with and without the trailing slash).
 
-    Other features add the formats they deliver to ``app[DELIVERERS_KEY]``.
+    Other features add the formats they deliver to ``app[DELIVERERS_KEY]``
+    (and their checks to ``app[CHECKS_KEY]``).
     """
     deliverers: dict[str, Deliver] = {"json-object": _deliver_bayeux}
     app[DELIVERERS_KEY] = deliverers
-    app.router.add_post("/realm/{realm}/publish/", publish)
-    app.router.add_post("/realm/{realm}/publish", publish)
+    app[CHECKS_KEY] = {}
+    for path in ("/realm/{realm}/publish", "/publish"):
+        app.router.add_post(path + "/", publish)
+        app.router.add_post(path, publish)

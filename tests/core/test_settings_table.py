@@ -112,7 +112,7 @@ def test_grip_pages_get_only_browser_settings() -> None:
     assert settings == {
         "backend": "grip",
         "streamUrl": "/_fanout/events",
-        "maxChannels": 50,
+        "maxChannels": 20,
         "keepAlive": 20000,
         "longPollTimeout": 25000,
         "transportMode": "fallback",

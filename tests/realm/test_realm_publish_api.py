@@ -152,7 +152,7 @@ def test_custom_realm_and_key(make_realm: Any) -> None:
         (b'{"items": [{"channel": "a"}]}', "json-object"),
         (
             b'{"items": [{"channel": "a", "formats": {"http-stream": {}}}]}',
-            "json-object",
+            "'http-stream' does not contain 'content'",
         ),
         (b'{"items": [{"channel": "a", "formats": []}]}', "json-object"),
         (b'{"items": [{"channel": "/a", "json-object": 1}]}', "channel"),
