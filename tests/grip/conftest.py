@@ -1,17 +1,21 @@
-"""Fixtures for the GRIP tests: real Pushpin instances and a scripted GRIP origin.
+"""Fixtures for the GRIP tests: real Pushpin instances, a scripted GRIP
+origin, and the example app behind each of the two proxies.
 
-The pieces are in :mod:`tests.helpers.pushpin`; here they become fixtures
-that stop whatever a test started, even when it fails half-way.
+The pieces are in :mod:`tests.helpers.pushpin` and
+:mod:`tests.helpers.grip_proxies`; here they become fixtures that stop
+whatever a test started, even when it fails half-way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.grip_proxies import GripStack
 from tests.helpers.pushpin import GripOrigin
 from tests.helpers.pushpin import Pushpin
 from tests.helpers.pushpin import require_pushpin
@@ -57,3 +61,28 @@ def grip_origin() -> Iterator[GripOrigin]:
     """A :class:`GripOrigin` on a free port that checks Pushpin's default test key."""
     with GripOrigin() as origin:
         yield origin
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "grip_config(**settings): app settings for the `stack` fixture's app",
+    )
+
+
+@pytest.fixture(params=["pushpin", "local"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GripStack]:
+    """The example app behind a real Pushpin, then behind the local realm
+    standing in for one: every test using it runs on both.
+
+    ``@pytest.mark.grip_config(FANOUT_…=…)`` adds app settings.
+    """
+    if request.param == "pushpin":
+        request.getfixturevalue("pushpin_binary")
+    marker = request.node.get_closest_marker("grip_config")
+    config = dict(marker.kwargs) if marker is not None else {}
+    grip_stack = GripStack(request.param, tmp_path / "app.sqlite", {}, **config)
+    try:
+        yield grip_stack
+    finally:
+        grip_stack.close()

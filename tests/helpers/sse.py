@@ -57,6 +57,11 @@ class SSEEvent:
     id: str | None
     received_at: float
 
+    @property
+    def event(self) -> str:
+        """The same as :attr:`type`, under the field's name in the stream."""
+        return self.type
+
 
 @dataclass(frozen=True)
 class SSEComment:
@@ -296,9 +301,15 @@ class SSEClient:
     # ---------------------------------------------------------- lifecycle
 
     def connect(self) -> SSEClient:
-        """Send the request and wait for the response head (``timeout``)."""
+        """Send the request and wait for the response head (``timeout``).
+
+        Idempotent while open (``with SSEClient(url) as c`` has connected
+        already); after :meth:`close` make a new client to reconnect.
+        """
         if self._conn is not None:
-            raise RuntimeError("SSEClient connects once; make a new one to reconnect")
+            if self._closing:
+                raise RuntimeError("SSEClient was closed; make a new one to reconnect")
+            return self
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         self._conn = conn
         self.opened_at = time.monotonic()
