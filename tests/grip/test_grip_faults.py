@@ -10,12 +10,12 @@ import time
 import pytest
 import requests
 from flask import Flask
-from tests.helpers.sse import SSEClient
 
 from flask_fanout import Publish
 from flask_fanout import PublishError
 from flask_fanout import signals
 from tests.helpers.grip_proxies import GripStack
+from tests.helpers.sse import SSEClient
 
 
 def test_proxy_down_then_back(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import requests
-from tests.helpers.sse import SSEClient
 
 from tests.helpers.grip_proxies import GripStack
+from tests.helpers.sse import SSEClient
 
 
 def _login(stack: GripStack, name: str = "ada") -> dict[str, str]:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from tests.helpers.sse import SSEClient
 
 from tests.helpers.grip_proxies import LocalProxy
 from tests.helpers.grip_proxies import Origin
 from tests.helpers.grip_proxies import PushpinProxy
+from tests.helpers.sse import SSEClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,11 +12,11 @@ import time
 
 import pytest
 import requests
-from tests.helpers.sse import SSEClient
 
 from tests.helpers.grip import grip_sig
 from tests.helpers.grip_proxies import GripProxy
 from tests.helpers.grip_proxies import GripStack
+from tests.helpers.sse import SSEClient
 
 
 def stream(proxy: GripProxy, *channels: str, **headers: str) -> SSEClient:
@@ -105,7 +105,14 @@ def test_a_forged_or_expired_grip_sig_sent_to_the_app_is_refused(
 ) -> None:
     for sig, reason in (
         (grip_sig(key=b"someone-elses-key-of-32-bytes!!!"), b"wrong signature"),
-        (grip_sig(exp=int(time.time()) - 7200), b"expired"),
+        (
+            grip_sig(
+                key=stack.proxy.sig_key,
+                iss=stack.proxy.sig_iss,
+                exp=int(time.time()) - 7200,
+            ),
+            b"expired",
+        ),
     ):
         answer = requests.get(
             f"{stack.origin.url}/_fanout/events?channel=comments-1",

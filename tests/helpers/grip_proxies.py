@@ -84,6 +84,9 @@ class GripProxy:
     """What the GRIP tests need of a proxy (see the module docstring)."""
 
     kind = ""
+    #: The key and issuer it signs Grip-Sig with (what the app verifies).
+    sig_key = b""
+    sig_iss = ""
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
@@ -126,6 +129,8 @@ class PushpinProxy(GripProxy):
     def __init__(self, origin: Origin, **options: Any) -> None:
         super().__init__(origin)
         self.pushpin = Pushpin(origin.port, **options)
+        self.sig_key = self.pushpin.sig_key
+        self.sig_iss = self.pushpin.sig_iss
         self._since = 0
 
     @property
@@ -156,12 +161,9 @@ class PushpinProxy(GripProxy):
         self.pushpin.stop()
 
     def start(self) -> None:
-        if self.pushpin.running:
-            return
-        if self.pushpin._ports_assigned is None:
+        # A started-then-stopped Pushpin starts again on the same ports.
+        if not self.pushpin.running:
             self.pushpin.start()
-        else:
-            self.pushpin.restart()
 
     def close(self) -> None:
         self.pushpin.close()
@@ -171,6 +173,8 @@ class LocalProxy(GripProxy):
     """The local realm standing in for a GRIP proxy, forwarding to the origin."""
 
     kind = "local"
+    sig_key = _local.LOCAL_REALM_KEY_BYTES
+    sig_iss = _local.LOCAL_REALM_ID
 
     def __init__(self, origin: Origin, **options: Any) -> None:
         super().__init__(origin)
