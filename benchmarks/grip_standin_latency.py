@@ -32,7 +32,7 @@ from tests.helpers.apps.grip_origin import publish_token
 from tests.helpers.grip_standin import OriginServer
 from tests.helpers.realm import RealmProcess
 from tests.helpers.realm import realm_argv
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import StreamClient
 
 
 def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -75,7 +75,7 @@ def measure(realm: RealmProcess, subscribers: int, publishes: int) -> None:
             )
             answer.raise_for_status()
             _wait(_everywhere(clients, want), f"publish {number} everywhere")
-            arrived = [c.events[want - 1].at for c in clients]
+            arrived = [c.events[want - 1].received_at for c in clients]
             last.append((max(arrived) - start) * 1000)
             first.append((min(arrived) - start) * 1000)
         for name, series in (("first", first), ("last", last)):

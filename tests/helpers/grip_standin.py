@@ -28,7 +28,7 @@ from tests.helpers.apps.grip_origin import GripOrigin
 from tests.helpers.apps.grip_origin import publish_token
 from tests.helpers.realm import FAST
 from tests.helpers.realm import wait_for
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import StreamClient
 
 
 def limits(**changes: Any) -> Limits:

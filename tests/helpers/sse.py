@@ -36,6 +36,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import aiohttp
@@ -56,6 +57,8 @@ class SSEEvent:
     #: The ``id:`` field of this very event, if it had one.
     id: str | None
     received_at: float
+    #: The reconnection time the stream had set when this event was dispatched.
+    retry: int | None = field(default=None, compare=False)
 
     @property
     def event(self) -> str:
@@ -146,6 +149,7 @@ class SSEParser:
             self.last_event_id,
             id_field,
             stamp,
+            retry=self.retry,
         )
 
 

@@ -9,7 +9,7 @@ import requests
 
 from tests.helpers.apps.grip_origin import hint_item
 from tests.helpers.grip_standin import GripEnv
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import StreamClient
 
 PAGE = "http://127.0.0.1:5000"
 

@@ -21,7 +21,7 @@ from flask_fanout import FanoutExt
 from flask_fanout.realm import LocalRealm
 from tests.helpers.grip_standin import limits
 from tests.helpers.realm import wait_for
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import StreamClient
 
 
 @dataclass

@@ -21,7 +21,7 @@ import requests
 from tests.helpers.realm import REPO
 from tests.helpers.realm import RealmProcess
 from tests.helpers.realm import free_port
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import StreamClient
 
 WORKERS = 3
 STREAMS = 6

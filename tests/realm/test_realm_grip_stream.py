@@ -12,8 +12,8 @@ import pytest
 from tests.helpers.apps.grip_origin import hint_item
 from tests.helpers.grip_standin import GripEnv
 from tests.helpers.grip_standin import limits
-from tests.helpers.sse_client import SSEEvent
-from tests.helpers.sse_client import StreamClient
+from tests.helpers.stream_client import SSEEvent
+from tests.helpers.stream_client import StreamClient
 
 
 @pytest.fixture
@@ -106,9 +106,9 @@ def test_keep_alive_event_after_each_idle_period(env: GripEnv) -> None:
     (Pushpin jitters up to 1 s early), the cstring unescaped."""
     stream = env.stream({"channel": "quiet", "ka": "2"})
     stream.wait_events(1)
-    opened = stream.events[0].at
+    opened = stream.events[0].received_at
     stream.wait_for(lambda c: len(_keep_alives(c)) >= 2, 10, "two keep-alives")
-    first, second = (e.at for e in _keep_alives(stream)[:2])
+    first, second = (e.received_at for e in _keep_alives(stream)[:2])
     assert 0.9 <= first - opened <= 2.6
     assert 0.9 <= second - first <= 2.6
     assert _keep_alives(stream)[0].data == "{}"
@@ -125,11 +125,17 @@ def test_keep_alive_is_postponed_by_deliveries(env: GripEnv) -> None:
         stream.wait_events(number + 2)
         # Idle mode: the timer restarts with every delivery.
         stream.wait_for(
-            lambda c: c.events[-1].at + 0.4 < time.monotonic(), 5, "0.4 s to pass"
+            lambda c: c.events[-1].received_at + 0.4 < time.monotonic(),
+            5,
+            "0.4 s to pass",
         )
     assert [_hint(m) for m in stream.messages()] == list(range(6))
     for keep_alive in _keep_alives(stream):
-        gaps = [keep_alive.at - e.at for e in stream.events if e.at < keep_alive.at]
+        gaps = [
+            keep_alive.received_at - e.received_at
+            for e in stream.events
+            if e.received_at < keep_alive.received_at
+        ]
         assert min(gaps) >= 0.9
 
 

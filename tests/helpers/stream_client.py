@@ -3,10 +3,12 @@
 ``curl -N`` in Python: one socket, the request written by hand, the answer
 read by a background thread and parsed as it arrives (status line,
 headers, chunked / ``Content-Length`` / read-to-close bodies, then
-``text/event-stream`` per the WHATWG rules). Every event and comment keeps
-the ``time.monotonic()`` of the read that completed it, so tests can check
-keep-alive timing and measure delivery latency, and wait on conditions
-rather than sleep.
+``text/event-stream`` with :class:`tests.helpers.sse.SSEParser`).
+Unlike :class:`tests.helpers.sse.SSEClient` it writes the request itself, so
+it can send any method, HTTP/1.0, or a receive buffer too small to keep
+up. Every event and comment keeps the ``time.monotonic()`` of the read that
+completed it, so tests can check keep-alive timing and measure delivery
+latency, and wait on conditions rather than sleep.
 
 ``read=False`` opens the stream and never reads it (with a small receive
 buffer): a client that stopped reading, for slow-reader tests.
@@ -14,9 +16,7 @@ buffer): a client that stopped reading, for slow-reader tests.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import dataclasses
 import socket
 import threading
 import time
@@ -24,16 +24,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-
-@dataclasses.dataclass(frozen=True)
-class SSEEvent:
-    """One dispatched event."""
-
-    event: str
-    data: str
-    id: str | None
-    retry: int | None
-    at: float
+from tests.helpers.sse import SSEComment
+from tests.helpers.sse import SSEEvent
+from tests.helpers.sse import SSEParser
 
 
 class StreamClient:
@@ -81,7 +74,7 @@ class StreamClient:
         self.headers: list[tuple[str, str]] = []
         self.body = bytearray()
         self.events: list[SSEEvent] = []
-        self.comments: list[tuple[str, float]] = []
+        self.comments: list[SSEComment] = []
         #: The body ended as its framing says (last chunk, Content-Length).
         self.ended_cleanly = False
         #: The reader stopped: clean end, connection closed or reset.
@@ -89,10 +82,7 @@ class StreamClient:
         self.error: BaseException | None = None
         self._cond = threading.Condition()
         self._buffer = b""
-        self._sse_pending = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._fields: dict[str, Any] = {}
-        self._data: list[str] = []
+        self._parser = SSEParser()
         self._thread: threading.Thread | None = None
         if read:
             self.sock.settimeout(None)
@@ -167,39 +157,12 @@ class StreamClient:
         now = time.monotonic()
         with self._cond:
             self.body += data
-            self._sse_pending += self._decoder.decode(data)
-            *lines, self._sse_pending = _split_lines(self._sse_pending)
-            for line in lines:
-                self._sse_line(line, now)
+            for record in self._parser.feed(data, now):
+                if isinstance(record, SSEEvent):
+                    self.events.append(record)
+                else:
+                    self.comments.append(record)
             self._cond.notify_all()
-
-    def _sse_line(self, line: str, now: float) -> None:
-        if not line:
-            # WHATWG: an event is dispatched only if it had a data field.
-            if self._data:
-                self.events.append(
-                    SSEEvent(
-                        event=self._fields.get("event") or "message",
-                        data="\n".join(self._data),
-                        id=self._fields.get("id"),
-                        retry=self._fields.get("retry"),
-                        at=now,
-                    )
-                )
-            self._data = []
-            self._fields = {}
-            return
-        if line.startswith(":"):
-            self.comments.append((line[1:], now))
-            return
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            self._data.append(value)
-        elif name in ("event", "id"):
-            self._fields[name] = value
-        elif name == "retry" and value.isdigit():
-            self._fields["retry"] = int(value)
 
     # -- inspecting --------------------------------------------------------
 
@@ -269,25 +232,3 @@ class StreamClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _split_lines(text: str) -> list[str]:
-    """Split on CRLF, CR or LF; the last element is the unfinished rest.
-
-    A trailing CR is kept back, since the LF of its CRLF may be in the next read.
-    """
-    lines: list[str] = []
-    start = 0
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\n" or char == "\r":
-            if char == "\r" and index + 1 == len(text):
-                break
-            lines.append(text[start:index])
-            if char == "\r" and text[index + 1] == "\n":
-                index += 1
-            start = index + 1
-        index += 1
-    lines.append(text[start:])
-    return lines
