@@ -1,6 +1,6 @@
 # The two commands a new machine needs:
 #   make demo   install everything, then run the example on http://127.0.0.1:5000
-#   make test   install everything (Chromium included), then run every test
+#   make test   install everything (Chromium and Pushpin included), then run every test
 .PHONY: demo test install install-system js lint typecheck test-js test-py docs bench clean
 
 PYTHON ?= python3
@@ -33,6 +33,8 @@ install: $(STAMP) js
 
 # Debian's Chromium and its driver (the end-to-end suite) and Pushpin (the
 # GRIP tests start their own instances); only the missing ones are installed.
+# The packaged Pushpin service is disabled again where systemd started it: it
+# would take port 7999, where `make demo` runs the local realm.
 install-system:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -41,7 +43,12 @@ install-system:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing && \
+		case "$$missing" in *pushpin*) \
+			if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+				$(SUDO) systemctl disable --now pushpin >/dev/null 2>&1 || true; \
+			fi;; \
+		esac; \
 	fi
 
 lint: $(STAMP)
