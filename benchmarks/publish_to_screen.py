@@ -13,7 +13,7 @@ Realtime: ``--comments`` comments (default 100), spaced a little over the
 JS throttle window so that each one is a first message, not a coalesced one.
 
 Polling: the same page with realtime unavailable (the Bayeux URL points at a
-closed port) and a ``--poll-interval`` of 5 s, as the seed's pages polled.
+closed port) and a ``--poll-interval`` of 5 s, as the example's pages poll by default.
 Comments are posted at random offsets into the poll cycle; the mean latency
 is measured over ``--poll-samples`` samples and printed next to the analytic
 expectation (interval / 2 plus the fetch).

@@ -1,9 +1,9 @@
 /**
  * Per-subscription throttle with a leading and a trailing call.
  *
- * The seed's wrapper held a 500 ms lock and dropped whatever arrived inside it,
- * so the final update of a burst could be lost and the page stayed stale. Here
- * the first call goes through at once, calls inside the window only replace the
+ * A plain lock ("ignore calls for 500 ms after one") would drop whatever
+ * arrived inside the window, so the final update of a burst could be lost and
+ * the page stay stale. Here the first call goes through at once, calls inside the window only replace the
  * pending arguments, and the window's end delivers the latest of them. A burst
  * therefore costs at most one call per window, and its last data always lands.
  */
