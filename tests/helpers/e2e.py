@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +37,7 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import BaseWSGIServer
@@ -168,15 +171,24 @@ class AppServer:
     def page_url(self, page_id: int) -> str:
         return f"{self.url}/pages/{page_id}"
 
-    def post_comment(self, page_id: int, text: str) -> int:
-        """POST a comment as JSON, the way another client would; its id."""
+    def post_comment(self, page_id: int, text: str, *, as_user: str = "") -> int:
+        """POST a comment as JSON, the way another client would; its id.
+
+        ``as_user`` signs that client in first, for the private page.
+        """
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        if as_user:
+            form = urllib.parse.urlencode({"name": as_user}).encode()
+            opener.open(f"{self.url}/login", data=form, timeout=10).close()
         request = urllib.request.Request(
             f"{self.url}/pages/{page_id}/comments",
             data=json.dumps({"comment": text, "author": "e2e"}).encode(),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             assert response.status == 201
             return int(json.load(response)["id"])
 
@@ -424,6 +436,9 @@ class Browser:
             self.driver.close()
         self.driver.switch_to.window(handles[0])
         self.driver.get("about:blank")
+        # Cookies are per host, not per port: a session one test signed in
+        # would otherwise follow the next test to every app on 127.0.0.1.
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         self.read_console()
         self.console = []  # each test sees (and saves) only its own log
 
@@ -484,6 +499,14 @@ def open_page(driver: WebDriver, url: str, *, state: str | None = "connected") -
     wait(driver).until(lambda d: js(d, "return !!window.exampleStats"))
     if state is not None:
         wait(driver, 15).until(lambda d: fanout_state(d) == state)
+
+
+def sign_in(driver: WebDriver, base_url: str, name: str = "ann") -> None:
+    """Sign in to the example through its own form, as a visitor would."""
+    driver.get(base_url + "/")
+    driver.find_element(By.ID, "login-name").send_keys(name)
+    driver.find_element(By.ID, "login-name").submit()
+    wait(driver).until(lambda d: d.find_elements(By.ID, "signed-in-as"))
 
 
 def comment_ids(driver: WebDriver) -> list[int]:
