@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import heapq
 import itertools
 import re
@@ -31,6 +30,7 @@ from typing import Any
 from typing import Protocol
 
 from flask_fanout._channels import MAX_WIRE_LENGTH
+from flask_fanout.realm import _background
 from flask_fanout.realm._json import dumps
 from flask_fanout.realm._limits import Limits
 from flask_fanout.realm._stats import PENDING
@@ -289,14 +289,12 @@ class Engine:
 
     def start(self) -> None:
         """Start expiring silent sessions (call on the running loop)."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        self._sweeper = _background.start(self._sweep_forever())
 
     async def close(self) -> None:
         """Stop the sweeper and answer every held connect."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await _background.stop(self._sweeper)
+        self._sweeper = None
         for session in list(self.sessions.values()):
             if session.held is not None:
                 session.held.answer()

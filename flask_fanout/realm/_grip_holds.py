@@ -25,11 +25,11 @@ their holds; writes notice them too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import random
 from typing import Any
 
+from flask_fanout.realm import _background
 from flask_fanout.realm import _grip_stats
 from flask_fanout.realm._grip_instruct import KeepAlive
 from flask_fanout.realm._grip_items import GripItem
@@ -141,15 +141,12 @@ class Holds:
 
     def start(self) -> None:
         """Start sweeping (call on the running loop)."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        self._sweeper = _background.start(self._sweep_forever())
 
     async def close(self) -> None:
         """Stop sweeping and end every hold (streams end cleanly)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await _background.stop(self._sweeper)
+        self._sweeper = None
         for held in [*self.streams, *self.responses]:
             self._finish(held, Ended.SHUTDOWN)
 

@@ -15,7 +15,6 @@ import pytest
 from tests.helpers.e2e import AppServer
 from tests.helpers.e2e import Browser
 from tests.helpers.e2e import RealmProcess
-from tests.helpers.e2e import WebSocketKillingProxy
 from tests.helpers.e2e import fanout_state
 from tests.helpers.e2e import fanout_transport
 from tests.helpers.e2e import now_ms
@@ -26,6 +25,7 @@ from tests.helpers.e2e import stats
 from tests.helpers.e2e import wait
 from tests.helpers.e2e import wait_for_comment
 from tests.helpers.e2e import wait_for_subscribers
+from tests.helpers.proxies import WebSocketKillingProxy
 
 HTTP_TRANSPORTS = {"long-polling", "cross-origin-long-polling", "callback-polling"}
 

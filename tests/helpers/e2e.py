@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.cookiejar
 import json
@@ -172,25 +171,8 @@ class AppServer:
         return f"{self.url}/pages/{page_id}"
 
     def post_comment(self, page_id: int, text: str, *, as_user: str = "") -> int:
-        """POST a comment as JSON, the way another client would; its id.
-
-        ``as_user`` signs that client in first, for the private page.
-        """
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-        if as_user:
-            form = urllib.parse.urlencode({"name": as_user}).encode()
-            opener.open(f"{self.url}/login", data=form, timeout=10).close()
-        request = urllib.request.Request(
-            f"{self.url}/pages/{page_id}/comments",
-            data=json.dumps({"comment": text, "author": "e2e"}).encode(),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            method="POST",
-        )
-        with opener.open(request, timeout=10) as response:
-            assert response.status == 201
-            return int(json.load(response)["id"])
+        """POST a comment to this server; see :func:`post_comment`."""
+        return post_comment(self.url, page_id, text, as_user=as_user)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -199,6 +181,29 @@ class AppServer:
         # Stop the app's publisher thread and close its connections.
         with self.app.app_context():
             self.app.extensions["fanout"].close(timeout=2)
+
+
+def post_comment(base_url: str, page_id: int, text: str, *, as_user: str = "") -> int:
+    """POST a comment as JSON, the way another client would; its id.
+
+    ``base_url`` is the app, or a GRIP proxy in front of it. ``as_user``
+    signs that client in first, for the private page.
+    """
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    if as_user:
+        form = urllib.parse.urlencode({"name": as_user}).encode()
+        opener.open(f"{base_url}/login", data=form, timeout=10).close()
+    request = urllib.request.Request(
+        f"{base_url}/pages/{page_id}/comments",
+        data=json.dumps({"comment": text, "author": "e2e"}).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    with opener.open(request, timeout=10) as response:
+        assert response.status == 201
+        return int(json.load(response)["id"])
 
 
 def start_app(
@@ -236,141 +241,6 @@ def start_app(
         "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
     )
     return AppServer(server, app)
-
-
-# ------------------------------------------------------------ WebSocket proxy
-
-
-_FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-
-
-class WebSocketKillingProxy:
-    """A TCP proxy to a realm that can kill WebSockets but pass plain HTTP.
-
-    Browsers open each WebSocket on a connection of its own whose first
-    request is the upgrade, so looking at the first request head is enough to
-    tell the two apart. :meth:`kill_websockets` aborts the open ones and
-    refuses new upgrades with a 403, like a proxy that does not do WebSocket.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self.refuse_websocket = False
-        self.websockets_opened = 0
-        self.websockets_refused = 0
-        #: Every open connection (both sides), and which are WebSockets.
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._websockets: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> WebSocketKillingProxy:
-        self._thread.start()
-        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
-
-    async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            await self._handle(reader, writer)
-        finally:
-            self._tasks.discard(task)
-            self._writers.discard(writer)
-            self._websockets.discard(writer)
-            writer.close()
-
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _handle(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            return
-        is_websocket = re.search(rb"(?im)^upgrade:\s*websocket", head) is not None
-        if is_websocket and self.refuse_websocket:
-            self.websockets_refused += 1
-            writer.write(_FORBIDDEN)
-            with contextlib.suppress(OSError):
-                await writer.drain()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(
-                "127.0.0.1", self.target_port
-            )
-        except OSError:
-            return
-        self._writers.add(up_writer)
-        if is_websocket:
-            self.websockets_opened += 1
-            self._websockets.update((writer, up_writer))
-        try:
-            up_writer.write(head)
-            await asyncio.gather(
-                self._pipe(reader, up_writer), self._pipe(up_reader, writer)
-            )
-        finally:
-            self._writers.discard(up_writer)
-            self._websockets.discard(up_writer)
-            up_writer.close()
-
-    async def _kill(self) -> int:
-        self.refuse_websocket = True
-        open_ones = [w for w in self._websockets if not w.transport.is_closing()]
-        for writer in list(self._websockets):
-            writer.transport.abort()
-        return len(open_ones) // 2
-
-    def kill_websockets(self) -> int:
-        """Abort every open WebSocket and refuse new ones; how many were open."""
-        return int(self._call(self._kill()))
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-
-    def stop(self) -> None:
-        self._call(self._close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-
-# -------------------------------------------------------------------- browser
 
 
 def _chromium_paths() -> tuple[str, str]:

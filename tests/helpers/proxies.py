@@ -16,8 +16,9 @@ break streaming, and the browser module must cope:
 Both listen on a free loopback port, run one request per client connection
 (they rewrite ``Connection: close`` both ways, so every exchange is a
 connection of its own and easy to account for), count what they did, and are
-started and stopped like :class:`tests.helpers.e2e.WebSocketKillingProxy`:
-an asyncio loop in a thread of their own.
+started and stopped the same way: an asyncio loop in a thread of their own.
+:class:`WebSocketKillingProxy`, for the Bayeux transports, is a
+:class:`StreamKillingProxy` that also kills and refuses WebSockets.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def _bad_gateway(text: bytes) -> bytes:
     )
 
 
+_FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD_GATEWAY = _bad_gateway(b"stream refused by the proxy\n")
 _BAD_GATEWAY_DOWN = _bad_gateway(b"upstream unreachable\n")
 
@@ -83,6 +85,8 @@ class Exchange:
     held: bytearray = field(default_factory=bytearray)
     stalled: bool = False
     done: bool = False
+    #: The request asked for an upgrade (a WebSocket), piped both ways.
+    upgraded: bool = False
 
     @property
     def path(self) -> str:
@@ -171,7 +175,12 @@ class _Proxy:
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
+        await self._forward(await reader.readuntil(b"\r\n\r\n"), reader, writer)
+
+    async def _forward(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Send one request (its ``head`` already read) upstream, and answer."""
         exchange = Exchange(head.split(b"\r\n", 1)[0].decode("latin-1"), writer)
         self.exchanges.append(exchange)
         try:
@@ -191,6 +200,7 @@ class _Proxy:
         try:
             if _UPGRADE.search(head):
                 # Not HTTP any more (WebSocket): just pipe both ways.
+                exchange.upgraded = True
                 up_writer.write(head)
                 await asyncio.gather(
                     self._pipe(reader, up_writer), self._pipe(up_reader, writer)
@@ -444,3 +454,50 @@ class StreamKillingProxy(_Proxy):
                 continue
             exchange.client.write(data)
             await exchange.client.drain()
+
+
+class WebSocketKillingProxy(StreamKillingProxy):
+    """Passes plain HTTP through, and kills WebSockets on demand.
+
+    Browsers open each WebSocket on a connection of its own whose first
+    request is the upgrade, so the request head tells the two apart.
+    :meth:`kill_websockets` aborts the open ones and refuses new upgrades
+    with a 403, like a proxy that does not do WebSocket.
+    """
+
+    def __init__(self, target_port: int, *, target_host: str = "127.0.0.1") -> None:
+        super().__init__(target_port, target_host=target_host)
+        self.refuse_websocket = False
+        self.websockets_refused = 0
+
+    def start(self) -> WebSocketKillingProxy:
+        super().start()
+        return self
+
+    @property
+    def websockets_opened(self) -> int:
+        return sum(1 for e in self.exchanges if e.upgraded)
+
+    def kill_websockets(self) -> int:
+        """Abort every open WebSocket and refuse new ones; how many were open."""
+        return int(self._call(self._kill_websockets()))
+
+    async def _kill_websockets(self) -> int:
+        self.refuse_websocket = True
+        victims = [e for e in self.exchanges if e.upgraded and not e.done]
+        for exchange in victims:
+            exchange.client.transport.abort()
+            if exchange.upstream is not None:
+                exchange.upstream.transport.abort()
+        return len(victims)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if self.refuse_websocket and _UPGRADE.search(head):
+            self.websockets_refused += 1
+            writer.write(_FORBIDDEN)
+            await writer.drain()
+            return
+        await self._forward(head, reader, writer)
