@@ -44,7 +44,7 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "e2e" / "artifacts"
 READY = re.compile(r"^flask-fanout local realm listening on (http://\S+):(\d+)\s*$")
 
 #: Realtime scenarios: polling so slow that only realtime explains an update.
