@@ -316,3 +316,85 @@ class RealmProcess:
 
 def realm_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask_fanout.realm", *args]
+
+
+class Gunicorn:
+    """``gunicorn -w N`` serving ``app_spec`` on ``port``, for the tests that
+    need several real worker processes behind one realm.
+
+    Used as a context manager: entering waits until ``probe_path`` answers;
+    leaving stops the workers (killing them if they linger) and checks that
+    their log holds no traceback and no ``[ERROR]`` line.
+    """
+
+    def __init__(
+        self,
+        app_spec: str,
+        port: int,
+        *,
+        workers: int,
+        env: dict[str, str],
+        probe_path: str = "/",
+    ) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.probe_path = probe_path
+        self.log: list[str] = []
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--graceful-timeout",
+                "5",
+                app_spec,
+            ],
+            env=env,
+            cwd=str(REPO),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(
+            target=lambda: self.log.extend(self._process.stderr or []), daemon=True
+        )
+        self._reader.start()
+
+    def __enter__(self) -> Gunicorn:
+        try:
+            self._wait_ready(timeout=60)
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._stop()
+        if exc_type is None:
+            errors = [x for x in self.log if re.search(r"Traceback|\[ERROR\]", x)]
+            assert not errors, "".join(self.log)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(self.url + self.probe_path, timeout=2)
+                return
+            except requests.ConnectionError:
+                assert self._process.poll() is None, "".join(self.log)
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.05)
+
+    def _stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(10)
+        self._reader.join(5)
+        if self._process.stderr is not None:
+            self._process.stderr.close()

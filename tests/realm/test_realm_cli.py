@@ -67,6 +67,9 @@ def test_python_m_and_flask_fanout_realm_have_the_same_help() -> None:
     assert module.stdout.replace(PROG, "PROG") == flask.stdout.replace(
         "python -m flask fanout realm", "PROG"
     )
+    for option in ("--host", "--port", "--no-websocket", "--realm", "--key"):
+        assert option in module.stdout
+    assert "--allow-client-publish" in module.stdout
 
 
 def test_every_limit_is_an_option_with_its_default() -> None:

@@ -9,16 +9,12 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 
 import requests
 
-from tests.helpers.realm import REPO
+from tests.helpers.realm import Gunicorn
 from tests.helpers.realm import RealmProcess
 from tests.helpers.realm import free_port
 from tests.helpers.stream_client import StreamClient
@@ -33,97 +29,59 @@ def test_any_workers_publish_reaches_streams_held_for_any_worker(
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     realm = realm_process("--port", "0", "--origin", origin)
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "5",
-            "tests.helpers.apps.grip_origin:app",
-        ],
-        env={**os.environ, "GRIP_REALM_URL": realm.url},
-        cwd=str(REPO),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    log: list[str] = []
-    reader = threading.Thread(
-        target=lambda: log.extend(gunicorn.stderr or []), daemon=True
-    )
-    reader.start()
     streams: list[StreamClient] = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{origin}/pid", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert gunicorn.poll() is None, "".join(log)
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.05)
-
-        streams = [
-            StreamClient(f"{realm.url}/_fanout/events?channel=g")
-            for _ in range(STREAMS)
-        ]
-        for stream in streams:
-            assert stream.wait_status() == 200
-            stream.wait_events(1)  # "ready": held from here on
-        while realm.stats()["grip"]["stream_subscribers"].get("g") != STREAMS:
-            assert time.monotonic() < deadline, realm.stats()["grip"]
-            time.sleep(0.01)
-        held_by = {stream.header("X-Origin-Pid") for stream in streams}
-
-        def publish(number: int) -> int:
-            answer = requests.post(
-                f"{origin}/publish",
-                json={"channel": "g", "data": number},
-                headers={"Connection": "close"},
-                timeout=10,
-            )
-            assert answer.status_code == 200, answer.text
-            body = answer.json()
-            assert body["status"] == 200, body
-            assert body["result"] == {"published": 1, "delivered": STREAMS}
-            pid: int = body["pid"]
-            return pid
-
-        pids: set[int] = set()
-        sent = 0
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            while len(pids) < 2:
-                assert time.monotonic() < deadline, f"only workers {pids} published"
-                pids.update(pool.map(publish, range(sent, sent + 12)))
-                sent += 12
-        for stream in streams:
-            stream.wait_events(1 + sent)
-            got = sorted(json.loads(m)["data"] for m in stream.messages())
-            assert got == list(range(sent))
-        grip = realm.stats()["grip"]
-        assert grip["publishes"] == sent
-        assert grip["deliveries"] == sent * STREAMS
-        assert len(pids) >= 2
-        # The app's own headers reached the browsers with the held streams.
-        assert None not in held_by
-    finally:
-        for stream in streams:
-            stream.close()
-        gunicorn.terminate()
+    with Gunicorn(
+        "tests.helpers.apps.grip_origin:app",
+        port,
+        workers=WORKERS,
+        env={**os.environ, "GRIP_REALM_URL": realm.url},
+        probe_path="/pid",
+    ):
         try:
-            gunicorn.wait(20)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-            gunicorn.wait(10)
-        reader.join(5)
-        if gunicorn.stderr is not None:
-            gunicorn.stderr.close()
-    assert not [line for line in log if re.search(r"Traceback|\[ERROR\]", line)], (
-        "".join(log)
-    )
+            deadline = time.monotonic() + 60
+            streams = [
+                StreamClient(f"{realm.url}/_fanout/events?channel=g")
+                for _ in range(STREAMS)
+            ]
+            for stream in streams:
+                assert stream.wait_status() == 200
+                stream.wait_events(1)  # "ready": held from here on
+            while realm.stats()["grip"]["stream_subscribers"].get("g") != STREAMS:
+                assert time.monotonic() < deadline, realm.stats()["grip"]
+                time.sleep(0.01)
+            held_by = {stream.header("X-Origin-Pid") for stream in streams}
+
+            def publish(number: int) -> int:
+                answer = requests.post(
+                    f"{origin}/publish",
+                    json={"channel": "g", "data": number},
+                    headers={"Connection": "close"},
+                    timeout=10,
+                )
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+                assert body["status"] == 200, body
+                assert body["result"] == {"published": 1, "delivered": STREAMS}
+                pid: int = body["pid"]
+                return pid
+
+            pids: set[int] = set()
+            sent = 0
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                while len(pids) < 2:
+                    assert time.monotonic() < deadline, f"only workers {pids} published"
+                    pids.update(pool.map(publish, range(sent, sent + 12)))
+                    sent += 12
+            for stream in streams:
+                stream.wait_events(1 + sent)
+                got = sorted(json.loads(m)["data"] for m in stream.messages())
+                assert got == list(range(sent))
+            grip = realm.stats()["grip"]
+            assert grip["publishes"] == sent
+            assert grip["deliveries"] == sent * STREAMS
+            assert len(pids) >= 2
+            # The app's own headers reached the browsers with the held streams.
+            assert None not in held_by
+        finally:
+            for stream in streams:
+                stream.close()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import os
-import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers.realm import REPO
 from tests.helpers.realm import BayeuxHttp
+from tests.helpers.realm import Gunicorn
 from tests.helpers.realm import RealmProcess
 from tests.helpers.realm import free_port
 from tests.helpers.realm import make_token
@@ -134,29 +132,6 @@ def test_flask_fanout_realm_takes_defaults_from_the_app() -> None:
         realm.kill()
 
 
-def test_flask_fanout_realm_help() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "fanout_app",
-            "fanout",
-            "realm",
-            "--help",
-        ],
-        capture_output=True,
-        text=True,
-        env=flask_env(),
-        cwd=str(REPO),
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    for option in ("--host", "--port", "--no-websocket", "--realm", "--key"):
-        assert option in result.stdout
-
-
 def test_gunicorn_workers_all_reach_the_subscriber(
     realm_process: Callable[..., RealmProcess],
 ) -> None:
@@ -166,89 +141,42 @@ def test_gunicorn_workers_all_reach_the_subscriber(
     subscriber.handshake()
     subscriber.subscribe("/workers")
     port = free_port()
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "5",
-            "fanout_app:app",
-        ],
-        env=flask_env(REALM_URL=realm.url),
-        cwd=str(REPO),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    log: list[str] = []
-    reader = threading.Thread(
-        target=lambda: log.extend(gunicorn.stderr or []), daemon=True
-    )
-    reader.start()
     try:
-        url = f"http://127.0.0.1:{port}/publish/"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert gunicorn.poll() is None, "".join(log)
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.05)
-        pids: set[int] = set()
-        sent = 0
-
-        def post(number: int) -> int:
-            response = requests.post(
-                url + str(number), timeout=10, headers={"Connection": "close"}
-            )
-            assert response.status_code == 200, response.text
-            pid: int = response.json()["pid"]
-            return pid
-
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            while len(pids) < 4:
-                assert time.monotonic() < deadline, f"only workers {pids} answered"
-                pids.update(pool.map(post, range(sent, sent + 16)))
-                sent += 16
-        received: list[dict[str, Any]] = []
-        while len(received) < sent:
-            assert time.monotonic() < deadline, f"received {len(received)} of {sent}"
-            received.extend(e["data"] for e in subscriber.events())
-        assert sorted(m["n"] for m in received) == list(range(sent))
-        assert {m["pid"] for m in received} == pids
-        assert len(pids) == 4
+        gunicorn = Gunicorn(
+            "fanout_app:app", port, workers=4, env=flask_env(REALM_URL=realm.url)
+        )
+        with gunicorn:
+            _publish_from_every_worker(gunicorn.url, subscriber)
     finally:
-        gunicorn.terminate()
-        try:
-            gunicorn.wait(20)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-            gunicorn.wait(10)
-        reader.join(5)
-        if gunicorn.stderr is not None:
-            gunicorn.stderr.close()
         subscriber.close()
-    assert not [line for line in log if re.search(r"Traceback|\[ERROR\]", line)], (
-        "".join(log)
-    )
 
 
-def test_realm_module_help() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "flask_fanout.realm", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0
-    assert "--allow-client-publish" in result.stdout
+def _publish_from_every_worker(url: str, subscriber: BayeuxHttp) -> None:
+    """Publish until all four workers have; every hint reaches the subscriber."""
+    deadline = time.monotonic() + 60
+    pids: set[int] = set()
+    sent = 0
+
+    def post(number: int) -> int:
+        response = requests.post(
+            f"{url}/publish/{number}", timeout=10, headers={"Connection": "close"}
+        )
+        assert response.status_code == 200, response.text
+        pid: int = response.json()["pid"]
+        return pid
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        while len(pids) < 4:
+            assert time.monotonic() < deadline, f"only workers {pids} answered"
+            pids.update(pool.map(post, range(sent, sent + 16)))
+            sent += 16
+    received: list[dict[str, Any]] = []
+    while len(received) < sent:
+        assert time.monotonic() < deadline, f"received {len(received)} of {sent}"
+        received.extend(e["data"] for e in subscriber.events())
+    assert sorted(m["n"] for m in received) == list(range(sent))
+    assert {m["pid"] for m in received} == pids
+    assert len(pids) == 4
 
 
 @pytest.mark.parametrize("args", [["--port", "notanumber"], ["--bogus"]])
