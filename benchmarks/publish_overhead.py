@@ -3,9 +3,9 @@
 Run: ``.venv/bin/python -m benchmarks.publish_overhead`` (or ``make bench``).
 
 A local publish endpoint runs in a *separate process* (so that it does not
-compete with the app for the GIL): a ThreadingHTTPServer on 127.0.0.1 that
-verifies each request's JWT with PyJWT and counts the items, like a realm's
-publish API. Then, through the Flask test client:
+compete with the app for the GIL): the test suite's ThreadingHTTPServer on
+127.0.0.1, which verifies each request's JWT with PyJWT and its body, like a
+realm's publish API, and counts the items. Then, through the Flask test client:
 
 * baseline: a view that does nothing;
 * non-blocking: the same view plus ``fanout.publish(...)``;
@@ -21,69 +21,27 @@ Goals: non-blocking adds <= 50 us median; >= 5,000 publishes/s.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
-from typing import Any
 
 from benchmarks._stats import summary
-
-REALM = "bench"
-KEY = b"benchmark-key-of-thirty-two-byte"
-KEY_B64 = base64.b64encode(KEY).decode()
+from tests.helpers.endpoint import KEY_B64
+from tests.helpers.endpoint import REALM
 
 
 def serve_endpoint() -> None:
-    """The endpoint process: print the port, then serve until stdin closes."""
-    import jwt
+    """The endpoint process: print the port, then serve until stdin closes.
 
-    received = 0
-    lock = threading.Lock()
+    It is the test suite's endpoint (:mod:`tests.helpers.endpoint`), which
+    verifies each JWT and body as a realm would; a GET answers its count.
+    """
+    from tests.helpers.endpoint import running_endpoint
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _answer(self, status: int, text: str) -> None:
-            data = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            with lock:
-                self._answer(200, str(received))
-
-        def do_POST(self) -> None:
-            nonlocal received
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            token = self.headers.get("Authorization", "")[len("Bearer ") :]
-            try:
-                jwt.decode(token, KEY, algorithms=["HS256"], issuer=REALM)
-            except jwt.InvalidTokenError as exc:
-                self._answer(401, str(exc))
-                return
-            items = json.loads(raw)["items"]
-            with lock:
-                received += len(items)
-            self._answer(200, "Published")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    sys.stdin.read()  # until the parent closes it
-    server.shutdown()
+    with running_endpoint() as endpoint:
+        print(endpoint.port, flush=True)
+        sys.stdin.read()  # until the parent closes it
 
 
 def quantiles(samples: list[float]) -> tuple[float, float]:

@@ -142,6 +142,11 @@ def _make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(chunk[: min(left, len(chunk))])
                     left -= len(chunk)
 
+        def do_GET(self) -> None:
+            """How many items were accepted: for a caller in another process."""
+            with endpoint.cond:
+                self._answer(200, str(len(endpoint.items)))
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
