@@ -42,36 +42,28 @@ from flask_fanout.realm._limits import Limits
 #: What the stand-in implements of the features a GRIP proxy announces.
 GRIP_FEATURES = "status"
 
+#: Headers about one hop of the connection (RFC 9110 §7.6.1), never forwarded.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 #: Request headers that describe the browser's hop, or that the app must not
 #: see (Pushpin drops the same ones).
-_DROPPED_REQUEST = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "content-length",
-        "accept-encoding",
-        "content-encoding",
-    }
-)
+_DROPPED_REQUEST = _HOP_BY_HOP | {
+    "expect",
+    "content-length",
+    "accept-encoding",
+    "content-encoding",
+}
 #: Answer headers that describe the app's hop: the realm frames its own.
-_DROPPED_ANSWER = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
+_DROPPED_ANSWER = _HOP_BY_HOP | {"content-length"}
 
 
 def check_origin(url: str) -> str:

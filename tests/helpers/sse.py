@@ -213,7 +213,44 @@ def _request_headers(
     return send
 
 
-class SSEClient:
+class _Received:
+    """What both clients tell about their response, from their records."""
+
+    _records: _Records
+    #: The response headers in order, duplicates kept.
+    header_list: list[tuple[str, str]]
+
+    @property
+    def retry(self) -> int | None:
+        return self._records.retry
+
+    @property
+    def eof(self) -> bool:
+        return self._records.eof
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the stream ended, if not cleanly (e.g. cut mid-chunk)."""
+        return self._records.error
+
+    @property
+    def first_byte_at(self) -> float | None:
+        return self._records.first_byte_at
+
+    def header(self, name: str) -> str | None:
+        """A response header (the first of that name), case-insensitively."""
+        for key, value in self.header_list:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The response headers by lower-case name (last one wins)."""
+        return {k.lower(): v for k, v in self.header_list}
+
+
+class SSEClient(_Received):
     """One raw SSE connection with a reader thread and bounded waits.
 
     ``connect()`` returns once the status line and headers are in, whatever
@@ -272,35 +309,6 @@ class SSEClient:
     def body(self) -> bytes:
         with self._cond:
             return bytes(self._records.body)
-
-    @property
-    def retry(self) -> int | None:
-        return self._records.retry
-
-    @property
-    def eof(self) -> bool:
-        return self._records.eof
-
-    @property
-    def error(self) -> BaseException | None:
-        """Why the stream ended, if not cleanly (e.g. cut mid-chunk)."""
-        return self._records.error
-
-    @property
-    def first_byte_at(self) -> float | None:
-        return self._records.first_byte_at
-
-    def header(self, name: str) -> str | None:
-        """A response header (the first of that name), case-insensitively."""
-        for key, value in self.header_list:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The response headers by lower-case name (last one wins)."""
-        return {k.lower(): v for k, v in self.header_list}
 
     # ---------------------------------------------------------- lifecycle
 
@@ -460,7 +468,7 @@ def client_session(**options: Any) -> aiohttp.ClientSession:
     )
 
 
-class AsyncSSEClient:
+class AsyncSSEClient(_Received):
     """One SSE connection on an aiohttp session: the async twin of :class:`SSEClient`.
 
     ``on_record`` is called for every event and comment as it is parsed, so a
@@ -503,24 +511,6 @@ class AsyncSSEClient:
     @property
     def body(self) -> bytes:
         return bytes(self._records.body)
-
-    @property
-    def eof(self) -> bool:
-        return self._records.eof
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._records.error
-
-    @property
-    def retry(self) -> int | None:
-        return self._records.retry
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.header_list:
-            if key.lower() == name.lower():
-                return value
-        return None
 
     async def connect(self, timeout: float = 10.0) -> AsyncSSEClient:
         """Send the request and wait (``timeout``) for the response head."""
@@ -641,3 +631,175 @@ async def connect_many(
     except BaseException:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         raise
+
+
+# ------------------------------------------------------------- raw asyncio
+
+
+class RawSSEStream(asyncio.Protocol):
+    """One SSE GET on a bare asyncio socket: the cheapest client that still
+    reads the wire properly, so one process can hold thousands of streams.
+
+    :class:`AsyncSSEClient` costs an aiohttp response per stream; this costs a
+    transport, an :class:`SSEParser` and a few fields. It writes the GET
+    itself, reads the status line and headers, undoes chunked framing, and
+    hands each :class:`SSEEvent` to ``on_event`` as it is parsed (comments
+    are dropped). It keeps no records: what to remember is the caller's call.
+    Open one with :func:`open_raw_stream`.
+    """
+
+    def __init__(
+        self,
+        request: bytes,
+        on_event: Callable[[RawSSEStream, SSEEvent], None] | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        #: The status, once the head is in; 0 when the connection ended first.
+        self.head: asyncio.Future[int] = loop.create_future()
+        #: The first event (a stream's ``ready``); None if the stream ended first.
+        self.first_event: asyncio.Future[SSEEvent | None] = loop.create_future()
+        #: Done when the connection is gone, whoever ended it.
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.status: int | None = None
+        self.events = 0
+        self.error: BaseException | None = None
+        self._request = request
+        self._on_event = on_event
+        self._parser = SSEParser()
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._in_head = True
+        self._chunked = False
+        #: Body bytes left in the current chunk; then the CRLF after it.
+        self._chunk_left = 0
+        self._skip = 0
+
+    @property
+    def retry(self) -> int | None:
+        """The reconnection time the stream set with ``retry:``, if it did."""
+        return self._parser.retry
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._in_head:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
+            del self._buffer[: end + 4]
+            self._in_head = False
+            try:
+                self.status = int(head[0].split(" ", 2)[1])
+            except (IndexError, ValueError):
+                self.status = 0
+            self._chunked = any(
+                line.lower().replace(" ", "") == "transfer-encoding:chunked"
+                for line in head[1:]
+            )
+            if not self.head.done():
+                self.head.set_result(self.status)
+            if self.status != 200:
+                self.close()
+                return
+        if self._chunked:
+            self._dechunk()
+        elif self._buffer:
+            self._feed(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _dechunk(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            if self._skip:
+                taken = min(self._skip, len(buffer))
+                del buffer[:taken]
+                self._skip -= taken
+            elif self._chunk_left:
+                taken = min(self._chunk_left, len(buffer))
+                self._feed(bytes(buffer[:taken]))
+                del buffer[:taken]
+                self._chunk_left -= taken
+                if not self._chunk_left:
+                    self._skip = 2
+            else:
+                end = buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                size = int(bytes(buffer[:end]).split(b";")[0] or b"0", 16)
+                del buffer[: end + 2]
+                if size == 0:  # the last chunk: the stream ended cleanly
+                    self.close()
+                    return
+                self._chunk_left = size
+
+    def _feed(self, data: bytes) -> None:
+        for record in self._parser.feed(data):
+            if isinstance(record, SSEEvent):
+                self.events += 1
+                if not self.first_event.done():
+                    self.first_event.set_result(record)
+                if self._on_event is not None:
+                    self._on_event(self, record)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+
+    def _ended(self, exc: BaseException | None) -> None:
+        self.error = self.error or exc
+        if self.status is None:
+            self.status = 0
+        if not self.head.done():
+            self.head.set_result(self.status)
+        if not self.first_event.done():
+            self.first_event.set_result(None)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        """Drop the connection (``closed`` resolves once it is gone)."""
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def open_raw_stream(
+    url: str,
+    on_event: Callable[[RawSSEStream, SSEEvent], None] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> RawSSEStream:
+    """Connect a :class:`RawSSEStream` to ``url`` and wait for the response head.
+
+    Always returns the stream, never raises for the network: check
+    :attr:`RawSSEStream.status` (200, another status, or 0 when the
+    connection was refused, reset, or gave no head within ``timeout``).
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Accept: text/event-stream",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    loop = asyncio.get_running_loop()
+    stream = RawSSEStream(request, on_event)
+    try:
+        await asyncio.wait_for(
+            loop.create_connection(
+                lambda: stream, parts.hostname or "127.0.0.1", parts.port or 80
+            ),
+            timeout,
+        )
+        await asyncio.wait_for(asyncio.shield(stream.head), timeout)
+    except (TimeoutError, OSError) as exc:
+        # No head in time, or no connection at all: nothing more will come.
+        stream.close()
+        stream._ended(exc)
+    return stream
