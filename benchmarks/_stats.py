@@ -28,7 +28,7 @@ class Summary(NamedTuple):
 
     median: float
     p99: float
-    count: int
+    samples: int
 
 
 def summary(values: Sequence[float]) -> Summary:

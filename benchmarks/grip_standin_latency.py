@@ -83,7 +83,7 @@ def measure(realm: RealmProcess, subscribers: int, publishes: int) -> None:
             print(
                 f"subscribers={subscribers:>5}  to the {name:<5} subscriber: "
                 f"median {result.median:7.2f} ms  p99 {result.p99:7.2f} ms  "
-                f"({result.count} publishes)"
+                f"({result.samples} publishes)"
             )
     finally:
         for client in clients:

@@ -53,7 +53,7 @@ from typing import Any
 
 import aiohttp
 import jwt
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from benchmarks._stats import percentile
 from flask_fanout import _local

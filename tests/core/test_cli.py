@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -154,7 +155,7 @@ def test_publish_says_how_many_subscribers_the_local_realm_reached() -> None:
     assert "delivered it to 0 subscribers" in result.output
 
 
-def _failing_factory(**config: object) -> Callable[[], Flask]:
+def _failing_factory(**config: Any) -> Callable[[], Flask]:
     def create_app() -> Flask:
         app = make_app(**config)
         FanoutExt(app)  # raises: the app itself fails to load

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import re
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -160,7 +161,7 @@ def test_the_local_realm_is_fine_in_development(
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = {"FANOUT_USE_LOCAL_REALM": "auto", **config}
+    settings: dict[str, Any] = {"FANOUT_USE_LOCAL_REALM": "auto", **config}
     app = make_app(**settings)
     app.debug = bool(config.get("DEBUG"))
     FanoutExt(app)

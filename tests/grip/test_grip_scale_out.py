@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.helpers.grip_proxies import GripProxy
 from tests.helpers.grip_proxies import LocalProxy
 from tests.helpers.grip_proxies import Origin
 from tests.helpers.grip_proxies import PushpinProxy
@@ -58,15 +59,17 @@ class AppProcess:
 @pytest.fixture(params=["pushpin", "local"])
 def two_stacks(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[list[AppProcess], list[object]]]:
+) -> Iterator[tuple[list[AppProcess], list[GripProxy]]]:
     # Each proxy fronts its own app process; each app publishes to both.
     ports = [Origin(), Origin()]  # reserve two origin ports
     origin_ports = [p.port for p in ports]
     for reserved in ports:
         reserved.server.server_close()
-    proxies = []
+    proxies: list[GripProxy] = []
     for reserved in ports:
-        proxy = (PushpinProxy if request.param == "pushpin" else LocalProxy)(reserved)
+        proxy: GripProxy = (PushpinProxy if request.param == "pushpin" else LocalProxy)(
+            reserved
+        )
         proxy.start()
         proxies.append(proxy)
     grip_urls = [_grip_url(p) for p in proxies]
@@ -85,8 +88,8 @@ def two_stacks(
     finally:
         for app in apps:
             app.close()
-        for proxy in proxies:
-            proxy.close()
+        for started in proxies:
+            started.close()
 
 
 def _grip_url(proxy: object) -> str:

@@ -69,6 +69,7 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from typing import TypeVar
 
 import jwt
 import psutil
@@ -79,6 +80,8 @@ from tests.helpers.grip import SIG_KEY
 from tests.helpers.grip import proxy_uri
 from tests.helpers.ports import free_ports
 from tests.helpers.ports import wait_ports_free
+
+_T = TypeVar("_T")
 
 #: Host of the routes-file entry served by Pushpin's built-in test handler.
 PROBE_HOST = "probe.invalid"
@@ -683,7 +686,7 @@ class Pushpin:
             born = psutil.Process(pid).create_time()
         except (OSError, ValueError, psutil.Error):
             return False
-        return time.time() >= born + _SWEEPS_CLEAR
+        return bool(time.time() >= born + _SWEEPS_CLEAR)
 
     def _publish_ready(self) -> bool:
         try:
@@ -842,7 +845,7 @@ def http_request(
         conn.close()
 
 
-def _wait(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -> Any:
+def _wait(predicate: Callable[[], _T], timeout: float, step: float = 0.02) -> _T:
     """Poll ``predicate`` until it is truthy or ``timeout`` passes; its last value."""
     deadline = time.monotonic() + timeout
     while True:

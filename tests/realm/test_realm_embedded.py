@@ -148,7 +148,7 @@ def test_flask_run_shows_where_the_embedded_realm_listens() -> None:
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(
-        target=lambda: [lines.put(line) for line in server.stderr or []], daemon=True
+        target=lambda: list(map(lines.put, server.stderr or [])), daemon=True
     )
     reader.start()
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 import requests
 

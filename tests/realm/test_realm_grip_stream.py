@@ -12,7 +12,7 @@ import pytest
 from tests.helpers.apps.grip_origin import hint_item
 from tests.helpers.grip_standin import GripEnv
 from tests.helpers.grip_standin import limits
-from tests.helpers.stream_client import SSEEvent
+from tests.helpers.sse import SSEEvent
 from tests.helpers.stream_client import StreamClient
 
 
