@@ -74,6 +74,8 @@ bench: install
 	$(PY) -m benchmarks.publish_overhead
 	$(PY) -m benchmarks.realm_fanout
 	$(PY) -m benchmarks.publish_to_screen
+	$(PY) -m benchmarks.grip_fanout
+	$(PY) -m benchmarks.publish_to_screen --backend grip
 
 clean:
 	rm -rf $(VENV) js/node_modules js/dist flask_fanout/static build dist *.egg-info docs/_build

@@ -18,9 +18,16 @@ Comments are posted at random offsets into the poll cycle; the mean latency
 is measured over ``--poll-samples`` samples and printed next to the analytic
 expectation (interval / 2 plus the fetch).
 
+``--backend grip`` adds the GRIP backend: the same app behind a real
+Pushpin (:class:`tests.helpers.grip_proxies.GripStack`), the page loaded
+through it, hints on its SSE stream, and the same measurement (plus the time
+from the publish until the page's realtime callback ran, its
+``hintTimes``), printed in one table next to Bayeux and the polling loop.
+
 Usage (from the repository root)::
 
     .venv/bin/python -m benchmarks.publish_to_screen --comments 100 --poll-samples 16
+    .venv/bin/python -m benchmarks.publish_to_screen --backend grip
 """
 
 from __future__ import annotations
@@ -32,19 +39,24 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 from benchmarks._stats import percentile
+from benchmarks._stats import summary
 from flask_fanout import signals
 from tests.helpers.e2e import AppServer
 from tests.helpers.e2e import Browser
 from tests.helpers.e2e import RealmProcess
 from tests.helpers.e2e import open_page
+from tests.helpers.e2e import post_comment
 from tests.helpers.e2e import start_app
 from tests.helpers.e2e import stats
 from tests.helpers.e2e import wait_for_comment
 from tests.helpers.e2e import wait_for_subscribers
+from tests.helpers.grip_proxies import GripStack
 
 
 class PublishClock:
@@ -65,32 +77,84 @@ def free_closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Realtime(NamedTuple):
+    """One realtime run's samples, in milliseconds."""
+
+    post_to_screen: list[float]
+    publish_to_screen: list[float]
+    #: From the publish until the page's realtime callback ran.
+    publish_to_callback: list[float]
+
+
 def measure_realtime(
     browser: Browser, server: AppServer, realm: RealmProcess, count: int
-) -> tuple[list[float], list[float]]:
+) -> Realtime:
+    """The Bayeux path: the page's WebSocket to the local realm."""
+    return _measure_page(
+        browser,
+        server.page_url(1),
+        lambda: wait_for_subscribers(realm, "/bench-comments-1", 1),
+        lambda text: server.post_comment(1, text),
+        server.app.config.get("FANOUT_THROTTLE", 0.5),
+        count,
+    )
+
+
+def _measure_page(
+    browser: Browser,
+    page_url: str,
+    wait_subscribed: Callable[[], None],
+    post: Callable[[str], int],
+    throttle: float,
+    count: int,
+) -> Realtime:
+    """Post ``count`` comments and time each until the open page shows it."""
     clock = PublishClock()
     signals.publish_accepted.connect(clock, weak=False)
     driver = browser.driver
-    open_page(driver, server.page_url(1))
-    wait_for_subscribers(realm, "/bench-comments-1", 1)
-    throttle = server.app.config.get("FANOUT_THROTTLE", 0.5)
-    post_to_screen: list[float] = []
-    publish_to_screen: list[float] = []
+    open_page(driver, page_url)
+    wait_subscribed()
+    series = Realtime([], [], [])
     try:
         for n in range(count):
             started = time.time() * 1000
-            comment = server.post_comment(1, f"realtime sample {n}")
+            comment = post(f"realtime sample {n}")
             shown = wait_for_comment(driver, comment, timeout=10)
-            via = stats(driver)["appendedVia"][str(comment)]
+            page = stats(driver)
+            via = page["appendedVia"][str(comment)]
             if via != "hint":
                 raise RuntimeError(f"comment {comment} arrived by {via}, not realtime")
-            post_to_screen.append(shown - started)
-            publish_to_screen.append(shown - clock.at[comment])
+            # The callback that fetched this comment: the last before it showed.
+            called = max(t for t in page["hintTimes"] if t <= shown)
+            series.post_to_screen.append(shown - started)
+            series.publish_to_screen.append(shown - clock.at[comment])
+            series.publish_to_callback.append(called - clock.at[comment])
             # Leave the throttle window so the next hint is a leading call.
             time.sleep(throttle + random.uniform(0.05, 0.2))
     finally:
         signals.publish_accepted.disconnect(clock)
-    return post_to_screen, publish_to_screen
+    return series
+
+
+def measure_grip(browser: Browser, tmp: Path, count: int) -> Realtime:
+    """The GRIP path: the app and its page behind a real Pushpin, hints on
+    the page's SSE stream; comments are posted to the app itself, as on the
+    Bayeux path."""
+    stack = GripStack(
+        "pushpin", tmp / "grip.sqlite", {}, FANOUT_CHANNEL_PREFIX="bench-grip-"
+    )
+    try:
+        stack.proxy.mark()
+        return _measure_page(
+            browser,
+            f"{stack.proxy.url}/pages/1",
+            lambda: stack.proxy.wait_streams("bench-grip-comments-1", 1),
+            lambda text: post_comment(stack.origin.url, 1, text),
+            stack.app.config.get("FANOUT_THROTTLE", 0.5),
+            count,
+        )
+    finally:
+        stack.close()
 
 
 def measure_polling(
@@ -111,18 +175,68 @@ def measure_polling(
     return latencies
 
 
+def _print_comparison(
+    bayeux: Realtime, grip: Realtime, poll_ms: list[float], interval: float
+) -> None:
+    """Both realtime paths and the polling loop in one table (ms)."""
+    print()
+    print("Side by side (headless Chromium, 1 subscriber; milliseconds):")
+    header = (
+        f"  {'':<24}{'publish->callback':>22}{'publish->screen':>22}"
+        f"{'POST->screen':>22}"
+    )
+    print(header)
+    print(f"  {'':<24}" + f"{'median':>11}{'p99':>11}" * 3)
+    for label, series in (
+        ("Bayeux (WebSocket)", bayeux),
+        ("GRIP (SSE via Pushpin)", grip),
+    ):
+        cells = "".join(
+            f"{result.median:>11.1f}{result.p99:>11.1f}"
+            for result in map(
+                summary,
+                (
+                    series.publish_to_callback,
+                    series.publish_to_screen,
+                    series.post_to_screen,
+                ),
+            )
+        )
+        print(f"  {label:<24}{cells}")
+    polled = summary(poll_ms)
+    blank = f"{'-':>11}{'-':>11}" * 2
+    print(
+        f"  {f'polling every {interval:g} s':<24}{blank}"
+        f"{polled.median:>11.1f}{polled.p99:>11.1f}"
+    )
+    callback = summary(grip.publish_to_callback).median
+    verdict = "met" if callback <= 5 else "MISSED"
+    print(
+        f"Goal: publish -> browser callback median <= 5 ms through Pushpin: "
+        f"{callback:.1f} ms, {verdict}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--comments", type=int, default=100)
     parser.add_argument("--poll-samples", type=int, default=12)
     parser.add_argument("--poll-interval", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--backend",
+        choices=["bayeux", "grip"],
+        default="bayeux",
+        help="bayeux (default): the local realm's WebSocket, then polling; "
+        "grip: also the GRIP backend through a real Pushpin, printed next to both",
+    )
     args = parser.parse_args()
     random.seed(args.seed)
 
     realm = RealmProcess().start()
     browser = Browser()
     servers: list[AppServer] = []
+    grip: Realtime | None = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             realtime_app = start_app(
@@ -132,9 +246,15 @@ def main() -> int:
             )
             servers.append(realtime_app)
             print(f"realtime: {args.comments} comments over WebSocket ...", flush=True)
-            post_ms, publish_ms = measure_realtime(
-                browser, realtime_app, realm, args.comments
-            )
+            bayeux = measure_realtime(browser, realtime_app, realm, args.comments)
+            post_ms, publish_ms = bayeux.post_to_screen, bayeux.publish_to_screen
+
+            if args.backend == "grip":
+                print(
+                    f"GRIP: {args.comments} comments over SSE through Pushpin ...",
+                    flush=True,
+                )
+                grip = measure_grip(browser, Path(tmp), args.comments)
 
             polling_app = start_app(
                 Path(tmp) / "polling.sqlite",
@@ -173,6 +293,21 @@ def main() -> int:
         f"   p99 {percentile(post_ms, 0.99):7.1f} ms"
         f"   max {max(post_ms):7.1f} ms"
     )
+    if grip is not None:
+        print(
+            f"Realtime (GRIP: SSE through Pushpin, headless Chromium), "
+            f"{len(grip.post_to_screen)} comments:"
+        )
+        for label, series in (
+            ("publish -> callback", grip.publish_to_callback),
+            ("publish -> screen", grip.publish_to_screen),
+            ("POST -> screen", grip.post_to_screen),
+        ):
+            print(
+                f"  {label:<19} median {statistics.median(series):7.1f} ms"
+                f"   p99 {percentile(series, 0.99):7.1f} ms"
+                f"   max {max(series):7.1f} ms"
+            )
     print(
         f"Polling every {args.poll_interval:g} s (realtime down), "
         f"{len(poll_ms)} samples:"
@@ -189,6 +324,8 @@ def main() -> int:
         f"Ratio (polling mean / realtime POST->screen median): "
         f"{statistics.mean(poll_ms) / statistics.median(post_ms):.0f}x"
     )
+    if grip is not None:
+        _print_comparison(bayeux, grip, poll_ms, args.poll_interval)
     return 0
 
 

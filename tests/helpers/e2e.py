@@ -452,3 +452,29 @@ def page_setting(driver: WebDriver, key: str) -> Any:
 def report_latency(label: str, milliseconds: float) -> None:
     """Print a measured latency (shown with ``pytest -s``, and on failures)."""
     print(f"latency, {label}: {milliseconds:.0f} ms")
+
+
+class OnEveryPage:
+    """A script Chromium runs in each document of the current window, before
+    the page's own scripts, for the length of a ``with`` block (DevTools'
+    ``Page.addScriptToEvaluateOnNewDocument``). Tests use it to record events
+    from the very start, or to call the module's API before the page does."""
+
+    def __init__(self, driver: WebDriver, script: str) -> None:
+        self.driver = driver
+        self.script = script
+        self._identifier = ""
+
+    def __enter__(self) -> OnEveryPage:
+        added = self.driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": self.script}
+        )
+        self._identifier = str(added["identifier"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.driver.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument",
+                {"identifier": self._identifier},
+            )

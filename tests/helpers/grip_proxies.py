@@ -306,3 +306,39 @@ class GripStack:
     def close(self) -> None:
         self.origin.close()
         self.proxy.close()
+
+
+def page_origin(stack: GripStack, front: str | None = None) -> str:
+    """Where a browser loads the stack's pages.
+
+    Pushpin proxies every path, so pages come through it (or through
+    ``front``, a proxy a test put in front of it). The local realm forwards
+    only the stream, so there pages come from the app itself and the stream
+    is cross-origin, at the realm's address.
+    """
+    if stack.proxy.kind == "local":
+        return stack.origin.url
+    return front or stack.proxy.url
+
+
+def stream_through(request: Any, front: Any) -> GripStack:
+    """The test's ``stack``, with the browser's stream sent through ``front``.
+
+    ``front`` is a started :mod:`tests.helpers.proxies` proxy, its target not
+    known yet. Call this from a fixture the test requests *before* ``stack``:
+    it adds ``FANOUT_STREAM_URL`` (``front``'s address) to the test's
+    ``grip_config``, makes the stack, then aims ``front`` at the stack's proxy.
+    Behind Pushpin the page also loads through ``front`` (see
+    :func:`page_origin`); with the local realm only the stream does.
+    """
+    import pytest
+
+    url = f"{front.url}/_fanout/events"
+    marker = request.node.get_closest_marker("grip_config")
+    settings = {**(marker.kwargs if marker is not None else {})}
+    settings["FANOUT_STREAM_URL"] = url
+    request.node.add_marker(pytest.mark.grip_config(**settings), append=False)
+    stack: GripStack = request.getfixturevalue("stack")
+    assert stack.app.config["FANOUT_STREAM_URL"] == url, "ask for it before `stack`"
+    front.target_port = int(stack.proxy.url.rsplit(":", 1)[1])
+    return stack

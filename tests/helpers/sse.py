@@ -661,6 +661,8 @@ class RawSSEStream(asyncio.Protocol):
         #: Done when the connection is gone, whoever ended it.
         self.closed: asyncio.Future[None] = loop.create_future()
         self.status: int | None = None
+        #: For a non-200 answer, the part of its body that came with the head.
+        self.refusal = b""
         self.events = 0
         self.error: BaseException | None = None
         self._request = request
@@ -704,6 +706,7 @@ class RawSSEStream(asyncio.Protocol):
             if not self.head.done():
                 self.head.set_result(self.status)
             if self.status != 200:
+                self.refusal = bytes(self._buffer)
                 self.close()
                 return
         if self._chunked:
