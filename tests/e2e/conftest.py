@@ -19,6 +19,10 @@ from tests.helpers.e2e import Browser
 from tests.helpers.e2e import RealmProcess
 from tests.helpers.e2e import save_artifacts
 from tests.helpers.e2e import start_app
+from tests.helpers.grip_proxies import GripStack
+from tests.helpers.grip_proxies import stream_through
+from tests.helpers.proxies import BufferingProxy
+from tests.helpers.proxies import StreamKillingProxy
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,6 +53,38 @@ def realm() -> Iterator[RealmProcess]:
     process = RealmProcess().start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def own_realm() -> Iterator[RealmProcess]:
+    """A realm of the test's own, for the tests that stop it."""
+    process = RealmProcess().start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def buffered(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[BufferingProxy, GripStack]]:
+    """The ``stack``, with a buffering proxy in front of its GRIP proxy."""
+    front = BufferingProxy(0).start()
+    try:
+        yield front, stream_through(request, front)
+    finally:
+        front.stop()
+
+
+@pytest.fixture
+def killer(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[StreamKillingProxy, GripStack]]:
+    """The ``stack``, with a stream-killing proxy in front of its GRIP proxy."""
+    front = StreamKillingProxy(0).start()
+    try:
+        yield front, stream_through(request, front)
+    finally:
+        front.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
-
-import pytest
 
 from flask_fanout import _static
 from tests.helpers.e2e import FAST_POLL
@@ -29,14 +26,6 @@ from tests.helpers.e2e import wait_for_comment
 from tests.helpers.e2e import wait_for_subscribers
 
 PREFIX = "fb-"
-
-
-@pytest.fixture(scope="module")
-def own_realm() -> Iterator[RealmProcess]:
-    """A realm of this module's own, since the outage test stops it."""
-    process = RealmProcess().start()
-    yield process
-    process.stop()
 
 
 def test_realm_outage_polling_takes_over_then_realtime_resumes(

@@ -43,13 +43,13 @@ from tests.helpers.e2e import wait
 from tests.helpers.e2e import wait_for_comment
 from tests.helpers.e2e_grip import STREAM_PATH
 from tests.helpers.e2e_grip import STREAM_RECORDER
-from tests.helpers.e2e_grip import StreamRouter
 from tests.helpers.e2e_grip import module_script
 from tests.helpers.e2e_grip import resource_names
 from tests.helpers.e2e_grip import streams_held
 from tests.helpers.e2e_grip import streams_opened
 from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import page_origin
+from tests.helpers.proxies import StreamRouter
 
 #: The example's own poller, used when the module never loaded
 #: (``example/static/comments.js``).

@@ -22,9 +22,6 @@ the same, the test only waits less.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers.e2e import Browser
@@ -41,7 +38,6 @@ from tests.helpers.e2e import wait_for_comment
 from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import PushpinProxy
 from tests.helpers.grip_proxies import page_origin
-from tests.helpers.grip_proxies import stream_through
 from tests.helpers.proxies import BufferingProxy
 from tests.helpers.proxies import StreamKillingProxy
 
@@ -64,30 +60,6 @@ _SHORT_CONNECT_TIMEOUT = """
   });
 })();
 """.replace("CONNECT_TIMEOUT", str(CONNECT_TIMEOUT))
-
-
-@pytest.fixture
-def buffered(
-    request: pytest.FixtureRequest,
-) -> Iterator[tuple[BufferingProxy, GripStack]]:
-    """The ``stack``, with a buffering proxy in front of its GRIP proxy."""
-    front = BufferingProxy(0).start()
-    try:
-        yield front, stream_through(request, front)
-    finally:
-        front.stop()
-
-
-@pytest.fixture
-def killer(
-    request: pytest.FixtureRequest,
-) -> Iterator[tuple[StreamKillingProxy, GripStack]]:
-    """The ``stack``, with a stream-killing proxy in front of its GRIP proxy."""
-    front = StreamKillingProxy(0).start()
-    try:
-        yield front, stream_through(request, front)
-    finally:
-        front.stop()
 
 
 def _comment_by_hint(

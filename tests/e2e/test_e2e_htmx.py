@@ -21,7 +21,6 @@ by hint, and one while disconnected by polling.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -40,7 +39,6 @@ from tests.helpers.e2e import wait
 from tests.helpers.e2e import wait_for_subscribers
 from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import page_origin
-from tests.helpers.grip_proxies import stream_through
 from tests.helpers.proxies import StreamKillingProxy
 
 #: In the page, once loaded: what the module's events and htmx did.
@@ -59,26 +57,6 @@ _BODIES = (
     "return Array.from(document.querySelectorAll('#live-comments .comment .body'))"
     ".map(function (e) { return e.textContent; })"
 )
-
-
-@pytest.fixture
-def own_realm() -> Iterator[RealmProcess]:
-    """A realm of the test's own, since the test stops it."""
-    process = RealmProcess().start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def killer(
-    request: pytest.FixtureRequest,
-) -> Iterator[tuple[StreamKillingProxy, GripStack]]:
-    """The ``stack``, with a stream-killing proxy in front of its GRIP proxy."""
-    front = StreamKillingProxy(0).start()
-    try:
-        yield front, stream_through(request, front)
-    finally:
-        front.stop()
 
 
 def _open_live(driver: WebDriver, url: str) -> None:

@@ -11,10 +11,6 @@
   test can say what reached the browser, not only what the page rendered.
 * :func:`resource_names`, :func:`assert_no_faye` and :func:`streams_held`:
   what a page fetched, and how many streams the proxy held.
-* :class:`StreamRouter`: the nginx of "topology 2" in ``docs/deploying.md``,
-  which sends only ``/_fanout/events`` to the GRIP proxy and everything
-  else straight to the app, so the app stays reachable while the proxy is
-  down.
 
 Tabs of one browser share one stream (``js/src/share.ts``), so a browser
 holds one stream however many of its windows show a page: tests wait for
@@ -23,11 +19,7 @@ one held stream per browser, not per window.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import re
-import threading
 import urllib.request
 from typing import Any
 
@@ -133,136 +125,3 @@ def streams_held(stack: GripStack) -> int:
     assert isinstance(proxy, LocalProxy)
     with urllib.request.urlopen(proxy.url + "/stats", timeout=5) as answer:
         return int(json.load(answer)["grip"]["streams_opened"])
-
-
-# ---------------------------------------------------------------- topology 2
-
-_HOP_BY_HOP = re.compile(rb"(?im)^(connection|keep-alive|proxy-connection):[^\n]*\n")
-_DOWN = (
-    b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 21\r\nConnection: close\r\n\r\nupstream unreachable\n"
-)
-
-
-def _one_shot(head: bytes) -> bytes:
-    """A request or response head with ``Connection: close`` as its only
-    hop-by-hop header: one exchange per connection, so no connection that
-    went to one upstream is reused for a request meant for the other."""
-    return _HOP_BY_HOP.sub(b"", head)[:-2] + b"Connection: close\r\n\r\n"
-
-
-class StreamRouter:
-    """A reverse proxy that routes by path, like nginx in "topology 2".
-
-    Requests for ``/_fanout/events`` go to ``stream_port`` (the GRIP proxy),
-    everything else to ``app_port``. An upstream that refuses the
-    connection gets the browser a ``502``, as nginx answers. Bytes are passed
-    on as they come (no buffering), in an asyncio loop of its own.
-    """
-
-    def __init__(self, app_port: int, stream_port: int) -> None:
-        self.app_port = app_port
-        self.stream_port = stream_port
-        self.port = 0
-        #: Requests answered 502 because their upstream was down.
-        self.refused = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> StreamRouter:
-        self._thread.start()
-        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        if self._loop.is_closed():
-            return
-        if self._thread.is_alive():
-            self._call(self._close())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> StreamRouter:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._writers.add(writer)
-        try:
-            await self._route(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.LimitOverrunError:
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _route(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        target = head.split(b" ", 2)[1].decode("latin-1") if b" " in head else "/"
-        path = target.split("?", 1)[0]
-        port = self.stream_port if path.endswith(STREAM_PATH) else self.app_port
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            self.refused += 1
-            writer.write(_DOWN)
-            await writer.drain()
-            return
-        self._writers.add(up_writer)
-        try:
-            up_writer.write(_one_shot(head))
-            upload = asyncio.ensure_future(self._upload(reader, writer, up_writer))
-            try:
-                writer.write(_one_shot(await up_reader.readuntil(b"\r\n\r\n")))
-                await self._pipe(up_reader, writer)
-            finally:
-                upload.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upload
-        finally:
-            self._writers.discard(up_writer)
-            up_writer.close()
-
-    async def _upload(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        up_writer: asyncio.StreamWriter,
-    ) -> None:
-        """The request body, if any; when the browser goes away (an
-        ``EventSource`` closed), so does the upstream request."""
-        await self._pipe(reader, up_writer)
-        up_writer.transport.abort()
-        writer.transport.abort()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()

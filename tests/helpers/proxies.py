@@ -8,6 +8,10 @@ break streaming, and the browser module must cope:
   response buffering on. A long-poll's answer, which ends, passes through
   (late by nothing); an SSE stream, which never ends, shows its headers but
   never a single event. That is what sends the module to long-polling.
+* :class:`StreamRouter` is the nginx of "topology 2" in
+  ``docs/deploying.md``: only ``/_fanout/events`` goes to the GRIP proxy,
+  everything else straight to the app, so the app stays reachable (and the
+  page's polling works) while the proxy is down.
 * :class:`StreamKillingProxy` passes everything through unbuffered, and on
   demand cuts every open event stream with a TCP reset, or freezes them, and
   then lets new streams through, resets them, rejects them with a 502, or
@@ -185,7 +189,7 @@ class _Proxy:
         self.exchanges.append(exchange)
         try:
             up_reader, up_writer = await asyncio.open_connection(
-                self.target_host, self.target_port
+                self.target_host, self._upstream_port(exchange)
             )
         except OSError:
             # What a reverse proxy says when its upstream is down.
@@ -228,6 +232,10 @@ class _Proxy:
             exchange.done = True
             self._writers.discard(up_writer)
             up_writer.close()
+
+    def _upstream_port(self, exchange: Exchange) -> int:
+        """Where ``exchange`` goes: the one target, unless a subclass routes."""
+        return self.target_port
 
     async def _upload(self, reader: asyncio.StreamReader, exchange: Exchange) -> None:
         assert exchange.upstream is not None
@@ -501,3 +509,25 @@ class WebSocketKillingProxy(StreamKillingProxy):
             await writer.drain()
             return
         await self._forward(head, reader, writer)
+
+
+class StreamRouter(StreamKillingProxy):
+    """Routes by path and passes bytes through unbuffered, like nginx in
+    "topology 2": requests for ``/_fanout/events`` go to ``stream_port``
+    (the GRIP proxy), everything else to ``app_port``. An upstream that
+    refuses the connection gets the browser a ``502``, as nginx answers.
+    """
+
+    def __init__(self, app_port: int, stream_port: int) -> None:
+        super().__init__(app_port)
+        self.stream_port = stream_port
+
+    def start(self) -> StreamRouter:
+        super().start()
+        return self
+
+    def _upstream_port(self, exchange: Exchange) -> int:
+        path = exchange.path.split("?", 1)[0]
+        return (
+            self.stream_port if path.endswith("/_fanout/events") else self.target_port
+        )
