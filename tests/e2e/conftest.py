@@ -17,7 +17,7 @@ import pytest
 from tests.helpers.e2e import AppServer
 from tests.helpers.e2e import Browser
 from tests.helpers.e2e import RealmProcess
-from tests.helpers.e2e import save_artifacts
+from tests.helpers.e2e import browser_for_test
 from tests.helpers.e2e import start_app
 from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import stream_through
@@ -116,8 +116,4 @@ def browser(
     browser_session: Browser, request: pytest.FixtureRequest
 ) -> Iterator[Browser]:
     """The module's Chromium, reset to one blank window; artifacts on failure."""
-    browser_session.reset()
-    yield browser_session
-    report = getattr(request.node, "_e2e_report_call", None)
-    if report is not None and report.failed:
-        save_artifacts(browser_session, request.node.name)
+    yield from browser_for_test(browser_session, request)

@@ -13,9 +13,7 @@ would.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from flask_talisman import Talisman
 from selenium.webdriver.common.by import By
 
 from tests.helpers.e2e import Browser
@@ -28,6 +26,7 @@ from tests.helpers.e2e import open_page
 from tests.helpers.e2e import post_comment
 from tests.helpers.e2e import report_latency
 from tests.helpers.e2e import stats
+from tests.helpers.e2e import strict_csp
 from tests.helpers.e2e import wait
 from tests.helpers.e2e import wait_for_comment
 from tests.helpers.grip_proxies import GripStack
@@ -40,26 +39,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.cspViolations.push(e.effectiveDirective + " " + e.blockedURI);
 });
 """
-
-
-def _strict_csp(app: Any, connect_src: list[str]) -> None:
-    """Talisman with the policy docs/templates.md recommends."""
-    Talisman(
-        app,
-        force_https=False,
-        session_cookie_secure=False,
-        content_security_policy={
-            "default-src": "'none'",
-            "script-src": "'strict-dynamic'",
-            "style-src": "'self'",
-            "img-src": "'self'",
-            "connect-src": connect_src,
-            "form-action": "'self'",
-            "base-uri": "'none'",
-            "frame-ancestors": "'none'",
-        },
-        content_security_policy_nonce_in=["script-src"],
-    )
 
 
 def _violations(browser: Browser) -> list[str]:
@@ -81,7 +60,7 @@ def test_strict_csp_page_connects_and_updates_by_hint(
     if stack.proxy.kind == "local":
         connect_src.append(stack.proxy.url)
     # Before the app's first request: Talisman registers request hooks.
-    _strict_csp(stack.app, connect_src)
+    strict_csp(stack.app, connect_src)
     base = page_origin(stack)
     with stack.app.test_client() as client:
         response = client.get("/pages/1")

@@ -20,12 +20,12 @@ from selenium.webdriver.common.by import By
 
 from tests.helpers.e2e import Browser
 from tests.helpers.e2e import OnEveryPage
+from tests.helpers.e2e import browser_for_test
 from tests.helpers.e2e import fanout_state
 from tests.helpers.e2e import http_get
 from tests.helpers.e2e import js
 from tests.helpers.e2e import open_page
 from tests.helpers.e2e import post_comment
-from tests.helpers.e2e import save_artifacts
 from tests.helpers.e2e import sign_in
 from tests.helpers.e2e import stats
 from tests.helpers.e2e import wait
@@ -60,11 +60,7 @@ def signed_out(
     other_browser_session: Browser, request: pytest.FixtureRequest
 ) -> Iterator[Browser]:
     """A second Chromium, never signed in; artifacts on failure."""
-    other_browser_session.reset()
-    yield other_browser_session
-    report = getattr(request.node, "_e2e_report_call", None)
-    if report is not None and report.failed:
-        save_artifacts(other_browser_session, request.node.name + "-signed-out")
+    yield from browser_for_test(other_browser_session, request, "-signed-out")
 
 
 def test_the_private_page_answers_403_to_a_signed_out_visitor(

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,17 @@ def save_artifacts(browser: Browser, name: str) -> None:
 # ------------------------------------------------------------------- helpers
 
 
+def browser_for_test(
+    session: Browser, request: pytest.FixtureRequest, name: str = ""
+) -> Iterator[Browser]:
+    """``session`` reset to one blank window; its artifacts if the test fails."""
+    session.reset()
+    yield session
+    report = getattr(request.node, "_e2e_report_call", None)
+    if report is not None and report.failed:
+        save_artifacts(session, request.node.name + name)
+
+
 def wait(driver: WebDriver, timeout: float = 10) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, timeout, poll_frequency=0.05)
 
@@ -447,6 +459,48 @@ def page_setting(driver: WebDriver, key: str) -> Any:
         ".textContent)[arguments[0]]"
     )
     return js(driver, script, key)
+
+
+def strict_csp(app: Any, connect_src: list[str]) -> None:
+    """Flask-Talisman on ``app`` with the policy docs/templates.md recommends:
+    a nonce with ``'strict-dynamic'``, and ``connect-src`` as given."""
+    from flask_talisman import Talisman
+
+    Talisman(
+        app,
+        force_https=False,
+        session_cookie_secure=False,
+        content_security_policy={
+            "default-src": "'none'",
+            "script-src": "'strict-dynamic'",
+            "style-src": "'self'",
+            "img-src": "'self'",
+            "connect-src": connect_src,
+            "form-action": "'self'",
+            "base-uri": "'none'",
+            "frame-ancestors": "'none'",
+        },
+        content_security_policy_nonce_in=["script-src"],
+    )
+
+
+def check_burst(driver: WebDriver, ids: list[int], label: str) -> dict[str, Any]:
+    """Every comment of a burst shown once, in order, by at most 3 hint
+    refreshes in any second (the throttle); the page's stats, for more checks.
+    """
+    page = stats(driver)
+    assert comment_ids(driver) == ids, "every comment shown, once, in order"
+    hint_times = sorted(page["hintTimes"])
+    assert hint_times, "the burst arrived by realtime hints"
+    busiest = max(
+        sum(1 for t in hint_times if start <= t < start + 1000) for start in hint_times
+    )
+    print(
+        f"{label}: {len(ids)} comments, {len(hint_times)} hint refreshes over "
+        f"{hint_times[-1] - hint_times[0]:.0f} ms, at most {busiest} in a second"
+    )
+    assert busiest <= 3, f"{busiest} refreshes within one second: {hint_times}"
+    return page
 
 
 def report_latency(label: str, milliseconds: float) -> None:
