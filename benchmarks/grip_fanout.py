@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import multiprocessing
 import os
@@ -77,12 +76,15 @@ from typing import Any
 from benchmarks._stats import percentile
 from benchmarks._stats import ratio
 from benchmarks.realm_fanout import WARMUP
+from benchmarks.realm_fanout import Arrivals
 from benchmarks.realm_fanout import Server
 from benchmarks.realm_fanout import Tally
+from benchmarks.realm_fanout import freeze_heap
 from benchmarks.realm_fanout import measure as measure_bayeux
 from benchmarks.realm_fanout import raise_fd_limit
 from benchmarks.realm_fanout import start_faye
 from benchmarks.realm_fanout import start_realm
+from benchmarks.realm_fanout import until_told
 from tests.helpers.apps.grip_origin import hint_item
 from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import LocalProxy
@@ -285,8 +287,7 @@ def _client_process(url: str, n: int, inflight: int, conn: Connection) -> None:
 
 
 async def _client_main(url: str, n: int, inflight: int, conn: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    counts: dict[int, int] = {}
+    arrivals = Arrivals(n, conn)
     streams: set[RawSSEStream] = set()
     retries = 0
     reported = False
@@ -295,13 +296,7 @@ async def _client_main(url: str, n: int, inflight: int, conn: Connection) -> Non
     def on_event(stream: RawSSEStream, event: SSEEvent) -> None:
         if event.type != "message":
             return
-        number = json.loads(event.data)["data"]["k"]
-        count = counts.get(number, 0) + 1
-        if count == n:
-            del counts[number]
-            conn.send(("done", number, time.perf_counter()))
-        else:
-            counts[number] = count
+        arrivals.got(json.loads(event.data)["data"]["k"])
 
     gate = asyncio.Semaphore(inflight)
 
@@ -338,9 +333,7 @@ async def _client_main(url: str, n: int, inflight: int, conn: Connection) -> Non
             streams.add(stream)
             if len(streams) == n and not reported:
                 reported = True
-                # Thousands of idle objects make every full collection slow.
-                gc.collect()
-                gc.freeze()
+                freeze_heap()
                 conn.send(("ready", retries))
             await stream.closed
             streams.discard(stream)
@@ -353,14 +346,11 @@ async def _client_main(url: str, n: int, inflight: int, conn: Connection) -> Non
             # to a few streams under a connection storm): open it again.
             retries += 1
 
-    stop = asyncio.Event()
-    loop.add_reader(conn.fileno(), stop.set)
     tasks = [asyncio.create_task(hold()) for _ in range(n)]
     try:
-        await stop.wait()
+        await until_told(conn)
     finally:
         stopping = True
-        loop.remove_reader(conn.fileno())
         for stream in list(streams):
             stream.close()
         for task in tasks:

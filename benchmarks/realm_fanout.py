@@ -202,6 +202,42 @@ class Tally:
                 waiter.set_result(finished)
 
 
+class Arrivals:
+    """In a client process: says ``("done", k, time)`` to the parent once
+    all ``n`` of its subscribers have had message ``k``."""
+
+    def __init__(self, n: int, conn: Connection) -> None:
+        self.n = n
+        self.conn = conn
+        self._counts: dict[int, int] = {}
+
+    def got(self, number: int) -> None:
+        count = self._counts.get(number, 0) + 1
+        if count == self.n:
+            del self._counts[number]
+            self.conn.send(("done", number, time.perf_counter()))
+        else:
+            self._counts[number] = count
+
+
+def freeze_heap() -> None:
+    """Thousands of idle connections make every full collection in a client
+    process slow; freezing them keeps the cost per message flat."""
+    gc.collect()
+    gc.freeze()
+
+
+async def until_told(conn: Connection) -> None:
+    """Return when the parent sends anything (its way of saying stop)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_reader(conn.fileno(), stop.set)
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
 async def subscriber(
     http: aiohttp.ClientSession,
     ws_url: str,
@@ -255,41 +291,29 @@ def client_process(ws_url: str, n: int, conn: Connection) -> None:
 
 
 async def _client_main(ws_url: str, n: int, conn: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    counts: dict[int, int] = {}
+    arrivals = Arrivals(n, conn)
     ready_count = 0
-
-    def got(number: int) -> None:
-        count = counts.get(number, 0) + 1
-        if count == n:
-            del counts[number]
-            conn.send(("done", number, time.perf_counter()))
-        else:
-            counts[number] = count
 
     def ready() -> None:
         nonlocal ready_count
         ready_count += 1
         if ready_count == n:
-            # N idle connections make every full collection in this process
-            # slow; freezing them keeps the cost per message flat.
-            gc.collect()
-            gc.freeze()
+            freeze_heap()
             conn.send(("ready",))
 
-    stop = asyncio.Event()
-    loop.add_reader(conn.fileno(), stop.set)
+    stopped = asyncio.ensure_future(until_told(conn))
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         tasks: list[asyncio.Task[None]] = []
         for index in range(n):
-            tasks.append(asyncio.create_task(subscriber(http, ws_url, got, ready)))
+            tasks.append(
+                asyncio.create_task(subscriber(http, ws_url, arrivals.got, ready))
+            )
             if index % 100 == 99:
-                while len(tasks) - ready_count > 500 and not stop.is_set():
+                while len(tasks) - ready_count > 500 and not stopped.done():
                     await asyncio.sleep(0.005)
-        await stop.wait()
-        loop.remove_reader(conn.fileno())
+        await stopped
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

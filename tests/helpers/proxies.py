@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Literal
+from typing import Self
 
 #: What :class:`StreamKillingProxy` does with a new event stream.
 StreamPolicy = Literal["allow", "reset", "reject", "hang"]
@@ -125,7 +126,7 @@ class _Proxy:
         """The request targets seen, in order (``/path?query``)."""
         return [e.path for e in self.exchanges]
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         self._thread.start()
         self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
@@ -141,7 +142,7 @@ class _Proxy:
             self._thread.join(10)
         self._loop.close()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -306,10 +307,6 @@ class BufferingProxy(_Proxy):
         self.bytes_forwarded = 0
         self.flushes = 0
 
-    def start(self) -> BufferingProxy:
-        super().start()
-        return self
-
     @property
     def bytes_held(self) -> int:
         """Body bytes received from upstream and not yet forwarded."""
@@ -381,10 +378,6 @@ class StreamKillingProxy(_Proxy):
         self.streams_refused = 0
         #: Bytes read from frozen streams and thrown away.
         self.bytes_dropped = 0
-
-    def start(self) -> StreamKillingProxy:
-        super().start()
-        return self
 
     @property
     def streams_open(self) -> int:
@@ -478,10 +471,6 @@ class WebSocketKillingProxy(StreamKillingProxy):
         self.refuse_websocket = False
         self.websockets_refused = 0
 
-    def start(self) -> WebSocketKillingProxy:
-        super().start()
-        return self
-
     @property
     def websockets_opened(self) -> int:
         return sum(1 for e in self.exchanges if e.upgraded)
@@ -521,10 +510,6 @@ class StreamRouter(StreamKillingProxy):
     def __init__(self, app_port: int, stream_port: int) -> None:
         super().__init__(app_port)
         self.stream_port = stream_port
-
-    def start(self) -> StreamRouter:
-        super().start()
-        return self
 
     def _upstream_port(self, exchange: Exchange) -> int:
         path = exchange.path.split("?", 1)[0]
