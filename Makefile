@@ -74,6 +74,7 @@ bench: install
 	$(PY) -m benchmarks.publish_overhead
 	$(PY) -m benchmarks.realm_fanout
 	$(PY) -m benchmarks.publish_to_screen
+	$(PY) -m benchmarks.grip_latency
 	$(PY) -m benchmarks.grip_fanout
 	$(PY) -m benchmarks.publish_to_screen --backend grip
 
