@@ -50,7 +50,7 @@ def decode_realm_key(text: str) -> bytes:
         raw = base64.b64decode(stripped, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(
-            "is not valid base64 (the realm key as Fanout issues it; value not shown)"
+            "is not valid base64 (value not shown; check its padding '=')"
         ) from None
     if not raw:
         raise ValueError("decodes to an empty key")

@@ -9,8 +9,6 @@ uses; nothing else calls these.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -228,10 +226,9 @@ def realm_id(ctx: Context, value: Any) -> str:
 
 
 def decode_realm_key(value: object, *, key: str = "FANOUT_REALM_KEY") -> bytes:
-    """The raw bytes of a base64 realm key, or an error that never shows it.
-
-    The one decoding of a realm key from configuration: everything after it
-    keeps the bytes.
+    """The raw bytes of a base64 realm key setting, or an error naming ``key``
+    that never shows the value: :func:`flask_fanout._local.decode_realm_key`,
+    the one decoding of a realm key, as a configuration error.
     """
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
@@ -240,15 +237,9 @@ def decode_realm_key(value: object, *, key: str = "FANOUT_REALM_KEY") -> bytes:
             key, "expected the base64 realm key Fanout issued, as a string"
         )
     try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        # Never echo the value: it is a secret, even when mistyped.
-        raise FanoutConfigError(
-            key, "is not valid base64 (value not shown; check its padding '=')"
-        ) from None
-    if not raw:
-        raise FanoutConfigError(key, "decodes to an empty key")
-    return raw
+        return _local.decode_realm_key(value)
+    except ValueError as exc:
+        raise FanoutConfigError(key, str(exc)) from None
 
 
 def realm_key(ctx: Context, value: Any) -> bytes:
