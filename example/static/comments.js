@@ -144,6 +144,17 @@
     statusBadge.className = "status status-" + label;
   }
 
+  function fallbackInterval() {
+    var element = document.getElementById("flask-fanout-config");
+    try {
+      var interval = JSON.parse(element.textContent).pollInterval;
+      if (typeof interval === "number" && interval > 0) return interval;
+    } catch (error) {
+      // No config element, or not JSON: the module's default below.
+    }
+    return 5000;
+  }
+
   var Fanout = window.Fanout;
   if (Fanout) {
     Fanout.on("state", showState);
@@ -159,11 +170,12 @@
     });
     showState(Fanout.state);
   } else {
-    // The module itself failed to load: poll on our own.
+    // The module itself failed to load (a blocked file, a wrong integrity
+    // hash): poll on our own, at the interval fanout.script() rendered.
     showState("failed");
     window.setInterval(function () {
       refresh("poll");
-    }, 5000);
+    }, fallbackInterval());
   }
 
   form.addEventListener("submit", function (event) {

@@ -51,9 +51,10 @@ from tests.helpers.grip_proxies import GripStack
 from tests.helpers.grip_proxies import page_origin
 from tests.helpers.proxies import StreamRouter
 
-#: The example's own poller, used when the module never loaded
+#: FAST_POLL's interval: the example's own poller, used when the module
+#: never loaded, polls at the rendered ``FANOUT_POLL_INTERVAL`` too
 #: (``example/static/comments.js``).
-_EXAMPLE_FALLBACK_POLL_MS = 5000
+_FAST_POLL_MS = FAST_POLL["FANOUT_POLL_INTERVAL"] * 1000
 
 #: ``Date.now()`` of each ``connected`` event, recorded in the page.
 _WATCH_CONNECTED = (
@@ -171,7 +172,7 @@ def test_wrong_module_integrity_is_refused_and_polling_keeps_the_page_right(
         shown = wait_for_comment(driver, comment, timeout=10)
         assert stats(driver)["appendedVia"][str(comment)] == "poll"
         report_latency(f"{stack.proxy.kind} wrong SRI: by polling", shown - posted)
-        assert shown - posted < _EXAMPLE_FALLBACK_POLL_MS + 2500
+        assert shown - posted < _FAST_POLL_MS + 1500
         # Nothing of realtime was even tried.
         assert streams_opened(driver) == []
         assert resource_names(driver, STREAM_PATH) == []
