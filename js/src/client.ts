@@ -119,8 +119,8 @@ export function createClient(initial?: Partial<Config>): Client {
       setState('failed');
       return emit('error', new Error(`fanout: no ${cfg.backend} transport in this build`));
     }
-    // Tabs share the GRIP stream; Bayeux is not shared (see share.ts).
-    const shared = __BACKEND__ != 'bayeux' && cfg.backend == 'grip' && cfg.share;
+    // Tabs of one browser share one connection, on either backend (share.ts).
+    const shared = cfg.share;
     // `cfg` is read afresh on each use, so a retried start sees later configure() calls.
     (transport = (shared ? share(make) : make)({ ...host, get cfg() { return config(); } })).update();
   }

@@ -18,10 +18,10 @@
  * https, or http on localhost). A tab that crashes without `pagehide` leaves
  * its channels in the union until the leader changes: extra channels, no harm.
  *
- * Only the GRIP transport is shared. Bayeux goes over a WebSocket, which holds
- * none of the six HTTP/1.1 connections; only its long-polling fallback does,
- * one per tab, and sharing it would cost the Bayeux build about 400 bytes
- * (gzipped) it does not have. The leader's `maxChannels` applies to the union.
+ * Both backends are shared. A Bayeux WebSocket holds none of the six HTTP/1.1
+ * connections, but its long-polling fallback holds one per tab, exactly like a
+ * stream; sharing also leaves the realm one session per browser, not per tab.
+ * The leader's `maxChannels` applies to the union.
  */
 import type { Host, Transport, TransportFactory } from './transport';
 
@@ -36,7 +36,7 @@ export const share =
     const G = globalThis as unknown as Window & { BroadcastChannel?: unknown };
     const locks = G.navigator?.locks;
     const { cfg } = host;
-    const key = 'flask-fanout ' + cfg.streamUrl;
+    const key = 'flask-fanout ' + (cfg.streamUrl || cfg.bayeuxUrl);
     // Without both APIs (or outside a secure context, where there are no
     // Web Locks), each tab has a transport of its own.
     if (!locks || !G.BroadcastChannel) return make(host);

@@ -14,7 +14,7 @@ import { JS, PKG, REPO, STATIC, built, freshModule } from './helpers.mjs';
 // throttle, poller, config, transport) must fit BASE; two features asked for
 // after that budget was set get their measured cost on top, each capped:
 // the DOM events and declarative subscriptions (htmx with no page script),
-// and, on GRIP, one stream shared by all the tabs of a browser.
+// and one connection shared by all the tabs of a browser.
 const BASE = 2560;
 const COST_CAP = { dom: 380, share: 420 };
 const BACKENDS = ['bayeux', 'grip'];
@@ -73,7 +73,7 @@ for (const backend of BACKENDS) {
     const file = built(backend);
     const size = gz(readFileSync(file));
     const version = PKG.version;
-    const features = backend == 'grip' ? ['dom', 'share'] : ['dom'];
+    const features = ['dom', 'share'];
     const without = async (names) => gz(Buffer.from(await bundle('browser.ts', 'iife', backend, { version, without: names })));
     const base = await without(features);
     const costs = {};
@@ -93,7 +93,7 @@ test('the GRIP build carries no Faye code and the Bayeux build no EventSource co
   const grip = readFileSync(built('grip'), 'utf8');
   const bayeux = readFileSync(built('bayeux'), 'utf8');
   assert.doesNotMatch(grip, /fayeUrl|meta\/connect|websocket/);
-  assert.doesNotMatch(bayeux, /EventSource|mode=poll|BroadcastChannel/);
+  assert.doesNotMatch(bayeux, /EventSource|mode=poll/);
 });
 
 test('the module does not bundle Faye', () => {

@@ -23,14 +23,12 @@ import time
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers.e2e import Browser
+from tests.helpers.e2e import every_tab_gets
 from tests.helpers.e2e import fanout_state
-from tests.helpers.e2e import js
-from tests.helpers.e2e import now_ms
-from tests.helpers.e2e import open_page
-from tests.helpers.e2e import post_comment
+from tests.helpers.e2e import fetch_comments
+from tests.helpers.e2e import open_tab
 from tests.helpers.e2e import report_latency
 from tests.helpers.e2e import wait
-from tests.helpers.e2e import wait_for_comment
 from tests.helpers.e2e import wait_until
 from tests.helpers.e2e_grip import streams_held
 from tests.helpers.grip_proxies import GripStack
@@ -40,37 +38,10 @@ CHANNEL = "comments-1"
 TABS = 8
 
 
-#: In a tab: record every hint's comment id and when it came (unthrottled).
-_RECORD_HINTS = """
-window.hintsSeen = {};
-Fanout.subscribe("comments-1", function (data) {
-  if (data) window.hintsSeen[data.comment] = Date.now();
-}, {throttle: 0});
-"""
-
-
-_HINT_SEEN = "return window.hintsSeen[arguments[0]]"
-
-
-def _open_tab(driver: WebDriver, url: str) -> str:
-    open_page(driver, url)
-    js(driver, _RECORD_HINTS)
-    return driver.current_window_handle
-
-
 def _every_tab_gets(
     driver: WebDriver, stack: GripStack, handles: list[str], text: str, label: str
 ) -> None:
-    """Post a comment as another client; its hint reaches every tab, which
-    shows the comment."""
-    posted = now_ms()
-    comment = post_comment(stack.origin.url, 1, text)
-    slowest = 0.0
-    for handle in handles:
-        driver.switch_to.window(handle)
-        wait_for_comment(driver, comment, timeout=5)
-        hinted = wait(driver, 5).until(lambda d: js(d, _HINT_SEEN, comment))
-        slowest = max(slowest, float(hinted) - posted)
+    slowest = every_tab_gets(driver, stack.origin.url, handles, text)
     report_latency(f"{stack.proxy.kind}, {label}, slowest hint", slowest)
     assert slowest < 3000, f"took {slowest:.0f} ms"
 
@@ -82,11 +53,11 @@ def test_eight_tabs_share_one_stream_and_survive_the_leader(
     url = f"{page_origin(stack)}/pages/1"
     stack.proxy.mark()
     since = streams_held(stack)
-    handles = [_open_tab(driver, url)]
+    handles = [open_tab(driver, url)]
     stack.proxy.wait_streams(CHANNEL, 1)
     for _ in range(TABS - 1):
         driver.switch_to.new_window("tab")
-        handles.append(_open_tab(driver, url))
+        handles.append(open_tab(driver, url))
     # One stream for all eight: the first tab leads, the others follow.
     assert streams_held(stack) - since == 1
     _every_tab_gets(driver, stack, handles, "to eight tabs", "8 tabs")
@@ -94,17 +65,7 @@ def test_eight_tabs_share_one_stream_and_survive_the_leader(
     # The app's own requests are not starved by streams: from the last tab,
     # a fetch of the same host answers at once.
     driver.switch_to.window(handles[-1])
-    took = driver.execute_async_script(
-        """
-        var done = arguments[arguments.length - 1], start = performance.now();
-        fetch("/pages/1/comments?since=0", {headers: {Accept: "application/json"}})
-          .then(function (r) { return r.json(); })
-          .then(function (data) {
-            done([performance.now() - start, data.comments.length]);
-          })
-          .catch(function (e) { done([-1, String(e)]); });
-        """
-    )
+    took = fetch_comments(driver)
     report_latency(f"{stack.proxy.kind}, fetch from tab {TABS}", took[0])
     assert took[1] == 1 and 0 <= took[0] < 2000, took
 

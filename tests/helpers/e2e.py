@@ -503,6 +503,58 @@ def check_burst(driver: WebDriver, ids: list[int], label: str) -> dict[str, Any]
     return page
 
 
+#: In a tab: record every hint's comment id and when it came (unthrottled).
+_RECORD_HINTS = """
+window.hintsSeen = {};
+Fanout.subscribe("comments-1", function (data) {
+  if (data) window.hintsSeen[data.comment] = Date.now();
+}, {throttle: 0});
+"""
+
+
+def open_tab(driver: WebDriver, url: str) -> str:
+    """Open page ``url`` (page 1) in the current tab, recording its hints."""
+    open_page(driver, url)
+    js(driver, _RECORD_HINTS)
+    return driver.current_window_handle
+
+
+def every_tab_gets(
+    driver: WebDriver, app_url: str, handles: list[str], text: str
+) -> float:
+    """Post a comment on page 1 as another client; its hint reaches every tab
+    of ``handles`` (opened with :func:`open_tab`), which shows the comment.
+    The slowest tab's milliseconds from the post to its hint."""
+    posted = now_ms()
+    comment = post_comment(app_url, 1, text)
+    slowest = 0.0
+    for handle in handles:
+        driver.switch_to.window(handle)
+        wait_for_comment(driver, comment, timeout=5)
+        hinted = wait(driver, 5).until(
+            lambda d: js(d, "return window.hintsSeen[arguments[0]]", comment)
+        )
+        slowest = max(slowest, float(hinted) - posted)
+    return slowest
+
+
+def fetch_comments(driver: WebDriver) -> list[Any]:
+    """From the current tab, the app's own fetch of page 1's comments:
+    ``[milliseconds, how many]``, or ``[-1, why]``."""
+    took: list[Any] = driver.execute_async_script(
+        """
+        var done = arguments[arguments.length - 1], start = performance.now();
+        fetch("/pages/1/comments?since=0", {headers: {Accept: "application/json"}})
+          .then(function (r) { return r.json(); })
+          .then(function (data) {
+            done([performance.now() - start, data.comments.length]);
+          })
+          .catch(function (e) { done([-1, String(e)]); });
+        """
+    )
+    return took
+
+
 def report_latency(label: str, milliseconds: float) -> None:
     """Print a measured latency (shown with ``pytest -s``, and on failures)."""
     print(f"latency, {label}: {milliseconds:.0f} ms")
