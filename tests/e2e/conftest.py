@@ -55,6 +55,14 @@ def realm() -> Iterator[RealmProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def realm_without_websocket() -> Iterator[RealmProcess]:
+    """A realm with WebSocket off: pages fall back to long-polling."""
+    process = RealmProcess(websocket=False).start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture
 def own_realm() -> Iterator[RealmProcess]:
     """A realm of the test's own, for the tests that stop it."""

@@ -9,10 +9,8 @@ on to the Faye script it injects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from selenium.webdriver.common.by import By
 
 from tests.helpers.e2e import AppServer
@@ -35,13 +33,6 @@ def _csp_for(realm_url: str) -> Callable[[Any], None]:
     """The strict policy, connecting only to the page's origin and the realm."""
     realm_ws = realm_url.replace("http://", "ws://", 1)
     return lambda app: strict_csp(app, ["'self'", realm_url, realm_ws])
-
-
-@pytest.fixture(scope="module")
-def realm_without_websocket() -> Iterator[RealmProcess]:
-    process = RealmProcess(websocket=False).start()
-    yield process
-    process.stop()
 
 
 def csp_violations(browser: Browser) -> list[str]:

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
-
-import pytest
 
 from tests.helpers.e2e import AppServer
 from tests.helpers.e2e import Browser
@@ -38,19 +35,12 @@ PREFIX = "tabs-"
 TABS = 8
 
 
-@pytest.fixture(scope="module")
-def long_polling_realm() -> Iterator[RealmProcess]:
-    process = RealmProcess(websocket=False).start()
-    yield process
-    process.stop()
-
-
 def test_eight_tabs_share_one_session_and_survive_the_leader(
     browser: Browser,
-    long_polling_realm: RealmProcess,
+    realm_without_websocket: RealmProcess,
     make_app: Callable[..., AppServer],
 ) -> None:
-    realm = long_polling_realm
+    realm = realm_without_websocket
     server = make_app(realm.url, FANOUT_CHANNEL_PREFIX=PREFIX)
     driver = browser.driver
     channel = f"/{PREFIX}comments-1"
