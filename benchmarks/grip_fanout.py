@@ -99,6 +99,7 @@ from tests.helpers.realm import realm_argv
 from tests.helpers.sse import RawSSEStream
 from tests.helpers.sse import SSEEvent
 from tests.helpers.sse import open_raw_stream
+from tests.helpers.threads import cancel_all
 
 #: A public channel of the example app (no prefix: the wire name too).
 CHANNEL = "comments-1"
@@ -353,9 +354,7 @@ async def _client_main(url: str, n: int, inflight: int, conn: Connection) -> Non
         stopping = True
         for stream in list(streams):
             stream.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 # -- one run --------------------------------------------------------------------

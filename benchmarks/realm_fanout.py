@@ -57,6 +57,7 @@ import psutil
 
 from benchmarks._stats import percentile
 from flask_fanout import _local
+from tests.helpers.threads import cancel_all
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -314,9 +315,7 @@ async def _client_main(ws_url: str, n: int, conn: Connection) -> None:
                 while len(tasks) - ready_count > 500 and not stopped.done():
                     await asyncio.sleep(0.005)
         await stopped
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 # -- one run -----------------------------------------------------------------

@@ -30,13 +30,6 @@ from tests.helpers.proxies import WebSocketKillingProxy
 HTTP_TRANSPORTS = {"long-polling", "cross-origin-long-polling", "callback-polling"}
 
 
-@pytest.fixture(scope="module")
-def realm_without_websocket() -> Iterator[RealmProcess]:
-    process = RealmProcess(websocket=False).start()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
 def proxy(realm: RealmProcess) -> Iterator[WebSocketKillingProxy]:
     running = WebSocketKillingProxy(realm.port).start()

@@ -42,6 +42,7 @@ from tests.helpers.grip_proxies import GripStack
 from tests.helpers.sse import RawSSEStream
 from tests.helpers.sse import SSEEvent
 from tests.helpers.sse import open_raw_stream
+from tests.helpers.threads import cancel_all
 
 CLIENTS = 1000
 CHANNEL = "comments-1"
@@ -210,9 +211,7 @@ async def _storm(stack: GripStack) -> None:
         )
         assert [p.hints for p in pages] == [[{"n": 1}, {"n": 2}]] * CLIENTS
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 @pytest.fixture

@@ -113,6 +113,23 @@ def _stop_leftovers() -> None:
             instance.stop(timeout=2)
 
 
+def _process_age(pid: int) -> float:
+    """Seconds since process ``pid`` started, to the kernel's clock tick.
+
+    Both ends are on the boot clock: ``/proc/<pid>/stat`` gives the start in
+    ticks since boot, ``CLOCK_BOOTTIME`` gives now. psutil's
+    ``create_time()`` adds that start to ``/proc/stat``'s ``btime``, which is
+    whole seconds, so it can be up to a second early, and a wait measured
+    from it can end before it began (seen in CI as a stream cut at start).
+    """
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # Fields after the command name, which is in parentheses and may hold
+    # spaces; ``starttime`` is field 22 of the whole line.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+
+
 class PushpinError(RuntimeError):
     """Pushpin did not start, or did not stop cleanly; the message has its logs."""
 
@@ -679,14 +696,16 @@ class Pushpin:
         starts; once they are past, those slots are not visited again for
         45 s. (Seen as 3 of 60 fresh instances cutting some of 50 streams
         opened at once right after start; 0 of 120 once this waited. See
-        ``src/connmgr/server.rs`` of fastly/pushpin, ``KEEP_ALIVE_*``.)
+        ``src/connmgr/server.rs`` of fastly/pushpin, ``KEEP_ALIVE_*``.) The
+        age is measured as :func:`_process_age` does, not with psutil's
+        ``create_time``, which can be up to a second early.
         """
         try:
             pid = int((self.run_dir / "condure.pid").read_text().strip())
-            born = psutil.Process(pid).create_time()
-        except (OSError, ValueError, psutil.Error):
+            age = _process_age(pid)
+        except (OSError, ValueError, IndexError):
             return False
-        return bool(time.time() >= born + _SWEEPS_CLEAR)
+        return age >= _SWEEPS_CLEAR
 
     def _publish_ready(self) -> bool:
         try:

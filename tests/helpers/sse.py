@@ -787,8 +787,10 @@ async def open_raw_stream(
     lines = [
         f"GET {target} HTTP/1.1",
         f"Host: {parts.netloc}",
-        "Accept: text/event-stream",
-        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        *(
+            f"{name}: {value}"
+            for name, value in _request_headers(headers, None, None).items()
+        ),
     ]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     loop = asyncio.get_running_loop()
