@@ -697,8 +697,7 @@ class Pushpin:
         45 s. (Seen as 3 of 60 fresh instances cutting some of 50 streams
         opened at once right after start; 0 of 120 once this waited. See
         ``src/connmgr/server.rs`` of fastly/pushpin, ``KEEP_ALIVE_*``.) The
-        age is measured as :func:`_process_age` does, not with psutil's
-        ``create_time``, which can be up to a second early.
+        age is :func:`_process_age`'s, on the boot clock.
         """
         try:
             pid = int((self.run_dir / "condure.pid").read_text().strip())
